@@ -8,12 +8,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { canProblem, dualSweep, mocanClaimCheck, predictedGainsByPrompt, sampleReference, type ReferenceSamples } from '../src/align/can.js';
-import { runMoCAN } from '../src/align/mocan.js';
+import { dualScoreRows, runMoCAN } from '../src/align/mocan.js';
 import { runPeCAN } from '../src/align/pecan.js';
 import { predictedSafetyGain, solveDual } from '../src/align/can-dual.js';
 import { prepareWorldFixtures, type FixturePreset, type WorldFixtures } from '../src/align/fixtures.js';
 import { runCDPO, type CdpoRunConfig } from '../src/align/cdpo-method.js';
-import { toRows } from '../src/align/sampling.js';
+import { rowsOfKept, scorePairs, toRows } from '../src/align/sampling.js';
+import { runDPO } from '../src/align/methods.js';
+import { helpfulnessPairs } from '../src/align/pairwise.js';
 import { registerCpuUnsortedSegmentSum } from '../src/backend/wasm-unsorted-segment-sum.js';
 import { useTestBackend } from './helpers.js';
 
@@ -124,6 +126,38 @@ describe('C-DPO on the tiny world', () => {
   });
 });
 
+describe("MoCAN's dual on finished samples (cutOffSamples)", () => {
+  // 3 prompts × 3 samples; prompt 1 has no finished sample
+  const set = {
+    prompts: [{ text: 'a', ids: [1] }, { text: 'b', ids: [2] }, { text: 'c', ids: [3] }],
+    samplesPerPrompt: 3,
+    responses: Array.from({ length: 9 }, (_, k) => [k]),
+    stopped: [true, false, true, false, false, false, false, true, true],
+    texts: Array.from({ length: 9 }, () => ''),
+  };
+  const ref: ReferenceSamples = {
+    set,
+    r: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    g: Float32Array.from([-1, -2, -3, -4, -5, -6, -7, -8, -9]),
+    gold: { helpfulness: new Float64Array(9), harm: new Float64Array(9), safe: new Float64Array(9), refusal: new Float64Array(9) },
+    seconds: 0,
+  };
+  it('rowsOfKept keeps the flagged values per prompt, in order', () => {
+    assert.deepEqual(rowsOfKept([1, 2, 3, 4, 5, 6], [true, false, true, false, false, true], 3), [[1, 3], [6]]);
+    assert.deepEqual(rowsOfKept([1, 2], [false, false], 1), [[], []]);
+    assert.throws(() => rowsOfKept([1, 2], [true], 1), /1 flags for 2 values/);
+  });
+  it("'drop' solves on the finished samples and leaves out prompts with none; 'keep' uses all", () => {
+    const dropped = dualScoreRows(ref, 'drop');
+    assert.deepEqual(dropped.promptIds, [0, 2]);
+    assert.deepEqual(dropped.scores.r, [[1, 3], [8, 9]]);
+    assert.deepEqual(dropped.scores.g, [[-1, -3], [-8, -9]]);
+    const kept = dualScoreRows(ref, 'keep');
+    assert.deepEqual(kept.promptIds, [0, 1, 2]);
+    assert.deepEqual(kept.scores.g, [[-1, -2, -3], [-4, -5, -6], [-7, -8, -9]]);
+  });
+});
+
 describe('MoCAN and PeCAN on the tiny world', () => {
   let ref: ReferenceSamples;
   it('MoCAN: λ* ≥ 0, a predicted margin with its interval, a realised gain and the claim check', async () => {
@@ -132,7 +166,8 @@ describe('MoCAN and PeCAN on the tiny world', () => {
     assert.equal(ref.set.responses.length, 16);
     assert.ok(ref.r && ref.g && ref.r.length === 16);
     const events: string[] = [];
-    const res = await runMoCAN(fx.data, { ...SMALL, steps: 3, realisedSamplesPerPrompt: 4, bootstrapSamples: 200, constraint: { fraction: 0.5 } }, { onEvent: (m) => events.push(m) }, ref);
+    // 12-token samples of a 10-step SFT policy never finish: keep the cut-off ones (the default drops them)
+    const res = await runMoCAN(fx.data, { ...SMALL, steps: 3, realisedSamplesPerPrompt: 4, bootstrapSamples: 200, constraint: { fraction: 0.5 }, cutOffSamples: 'keep' }, { onEvent: (m) => events.push(m) }, ref);
     const { dual, predicted, claim } = res.extras;
     assert.ok(dual.lambda >= 0 && Number.isFinite(dual.lambda));
     assert.ok(dual.margin > 0, 'fraction 0.5 of the reachable margin');
@@ -168,5 +203,40 @@ describe('MoCAN and PeCAN on the tiny world', () => {
     if (process.env['SHOW_TIMINGS']) console.log(res.timings);
     res.policy.dispose();
     assert.equal(tf.memory().numTensors, before, 'π_r and π_g are disposed');
+  });
+
+  it('PeCAN reuses a given DPO policy as π_r (same result as training it) and refuses one trained at another β', async () => {
+    const cfg = { ...SMALL, steps: 2, realisedSamplesPerPrompt: 4, bootstrapSamples: 200, beta: 0.1, seed: 5 };
+    const dpo = await runDPO(fx.data, { ...SMALL, steps: 2, beta: 0.1, seed: 5 });
+    const before = tf.memory().numTensors;
+    const helpfulPolicy = { policy: dpo.policy, method: 'dpo', beta: 0.1, sftWeight: dpo.config['sftWeight'] as number };
+    const stages = new Set<string>();
+    const reused = await runPeCAN({ ...fx.data, helpfulPolicy }, cfg, { onStep: (_, s) => void stages.add(s) }, ref);
+    assert.deepEqual([...stages], ['pecan/safe', 'pecan'], 'π_r is not trained again');
+    assert.equal(reused.timings['train_helpful'], undefined);
+    reused.policy.dispose();
+    assert.equal(tf.memory().numTensors, before, 'the given π_r is not disposed, π_g and the rest are');
+    assert.ok(dpo.policy.params['wte']!.size > 0, 'π_r still usable');
+    await assert.rejects(runPeCAN({ ...fx.data, helpfulPolicy: { ...helpfulPolicy, beta: 0.5 } }, cfg, {}, ref), /trained by 'dpo' with β 0.5.*must be DPO with β 0.1/);
+    dpo.policy.dispose();
+  });
+
+  it('precomputed pair scores and π_ref samples give the same runs as computing them', async () => {
+    const pairs = helpfulnessPairs(fx.data.rows, fx.data.tokenizer);
+    const pairScores = await scorePairs(fx.data.rewardModel!, fx.data.costModel!, pairs, fx.data.tokenizer.specials.pad);
+    const cfg: Partial<CdpoRunConfig> = { ...SMALL, rounds: 1, steps: 2, prompts: 3, samplesPerPrompt: 1, costLimit: 0, seed: 3 };
+    const a = await runCDPO(fx.data, cfg);
+    const b = await runCDPO({ ...fx.data, pairScores }, cfg);
+    assert.deepEqual(b.extras.lambdas, a.extras.lambdas);
+    assert.equal(b.timings['score'], undefined, 'nothing scored again');
+    a.policy.dispose();
+    b.policy.dispose();
+    await assert.rejects(runCDPO({ ...fx.data, pairScores: { reward: { chosen: new Float32Array(1), rejected: new Float32Array(1) }, cost: pairScores.cost } }, cfg), /data.pairScores scores 1 pairs/);
+    const mcfg = { ...SMALL, steps: 1, prompts: 4, samplesPerPrompt: 4, realisedSamplesPerPrompt: 2, bootstrapSamples: 50, seed: 2, cutOffSamples: 'keep' as const };
+    const m = await runMoCAN({ ...fx.data, pairScores, referenceSamples: ref }, mcfg);
+    assert.equal(m.timings['sample'], undefined, 'π_ref not sampled again');
+    assert.deepEqual(m.extras.scores.g, toRows(ref.g!, 4));
+    m.policy.dispose();
+    await assert.rejects(runMoCAN({ ...fx.data, referenceSamples: ref }, { ...mcfg, samplesPerPrompt: 8 }), /has 4 prompts × 4 samples; the method asks for the first 4 prompts of data.prompts × 8/);
   });
 });

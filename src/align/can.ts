@@ -228,6 +228,29 @@ export async function sampleReference(
   return out;
 }
 
+/**
+ * The π_ref samples a method's dual is solved on: `data.referenceSamples` when given (the main job
+ * draws them once for MoCAN and PeCAN), after checking they are what `sampleReference(data, options)`
+ * would draw (the first `prompts` prompts of data.prompts, N per prompt); otherwise `sampleReference`.
+ */
+export async function referenceSamplesFor(
+  data: AlignmentData,
+  options: { prompts: number; samplesPerPrompt: number; seed: number; batchSize?: number; maxNewTokens?: number },
+  clock?: { time<T>(phase: string, fn: () => Promise<T>): Promise<T> },
+): Promise<ReferenceSamples> {
+  const given = data.referenceSamples;
+  if (!given) return clock ? clock.time('sample', () => sampleReference(data, options)) : sampleReference(data, options);
+  const want = data.prompts.slice(0, options.prompts);
+  const have = given.set.prompts;
+  if (given.set.samplesPerPrompt !== options.samplesPerPrompt || have.length !== want.length || have.some((p, i) => p.text !== want[i]!.text)) {
+    throw new Error(
+      `${FILE} referenceSamplesFor: data.referenceSamples has ${have.length} prompts × ${given.set.samplesPerPrompt} samples; ` +
+        `the method asks for the first ${want.length} prompts of data.prompts × ${options.samplesPerPrompt}`,
+    );
+  }
+  return given;
+}
+
 export function goldSummary(gold: GoldSamples): { safeRate: number; helpfulness: number; refusal: number } {
   return { safeRate: arrayMean(gold.safe), helpfulness: arrayMean(gold.helpfulness), refusal: arrayMean(gold.refusal) };
 }

@@ -24,7 +24,7 @@ import {
   type StageStepLog,
 } from './methods.js';
 import { helpfulnessPairs, withSoftLabels } from './pairwise.js';
-import { arrayMean, goldSamples, samplePolicy, scoreDialogueSides, scoreSamples } from './sampling.js';
+import { arrayMean, checkPairScores, goldSamples, samplePolicy, scorePairs, scoreSamples } from './sampling.js';
 
 const FILE = 'src/align/cdpo-method.ts';
 export interface CdpoRunConfig extends PreferenceTrainingConfig {
@@ -104,10 +104,9 @@ export async function runCDPO(data: AlignmentData, config: Partial<CdpoRunConfig
   const pad = data.tokenizer.specials.pad;
   const base = helpfulnessPairs(data.rows, data.tokenizer);
   if (base.length === 0) throw new Error(`${where}: no pairs in data.rows`);
-  const scored = await clock.time('score', async () => ({
-    r: await scoreDialogueSides(rewardModel, base, pad, c.evalBatchSize),
-    c: await scoreDialogueSides(costModel, base, pad, c.evalBatchSize),
-  }));
+  const scores = data.pairScores ?? (await clock.time('score', () => scorePairs(rewardModel, costModel, base, pad, c.evalBatchSize)));
+  checkPairScores(where, scores.reward.chosen.length, base.length);
+  const scored = { r: scores.reward, c: scores.cost };
   const prompts = data.prompts.slice(0, c.prompts);
   const policy = copyPolicy(data.reference);
   const history: StageStepLog[] = [];

@@ -35,6 +35,8 @@ import type { StepLog, TrainerConfig } from '../train/trainer.js';
 import { nonNegative, oneOf, positive, positiveInt, resolveConfig, type FieldCheck } from '../util/config.js';
 import { createRng } from '../util/rng.js';
 import type { PreferenceLossType } from '../losses/preference.js';
+import type { ReferenceSamples } from './can.js';
+import type { PairScores } from './sampling.js';
 import { evaluatePairs, helpfulnessPairs, safetyPairs, trainPreference, type PairEvaluation, type PreferencePair, type ReplayBuffer } from './pairwise.js';
 
 const FILE = 'src/align/methods.ts';
@@ -57,6 +59,26 @@ export interface AlignmentData {
   costModel?: ScoreModel;
   /** BFPO's replay buffer rows (helpfulness-only data); default: the benign rows of `rows` with both responses labelled safe. */
   replayRows?: readonly PreferenceRow[];
+  /**
+   * PeCAN's π_r when already trained: a DPO policy on the helpfulness pairs of the same rows from the
+   * same π_ref (the DPO stage's), with its β and NLL weight; PeCAN trains its own when absent.
+   */
+  helpfulPolicy?: TrainedPolicy;
+  /**
+   * The reward/cost-model scores of `helpfulnessPairs(rows)` when already computed (C-DPO and MoCAN
+   * relabel the same pairs with the same models; the main job scores them once).
+   */
+  pairScores?: PairScores;
+  /** π_ref samples scored by the reward and cost models (MoCAN's and PeCAN's dual), when already drawn. */
+  referenceSamples?: ReferenceSamples;
+}
+
+/** A policy trained by one of these methods, with the settings another method must match to reuse it. */
+export interface TrainedPolicy {
+  policy: GPT;
+  method: string;
+  beta: number;
+  sftWeight: number;
 }
 
 export interface MethodCallbacks {

@@ -5,6 +5,7 @@
  * -> the pairs relabelled with σ(w_w − w_l), w = r + λ*g (no β: DPO with β then targets
  * π_ref·exp(w/β) = π_λ*, the dual's tilt at the same β) -> soft-label DPO once -> the realised gain
  * of the trained policy with the same cost model on the same prompts, and `mocanClaimCheck`.
+ * By default both gains are taken on finished samples only (`cutOffSamples`).
  * Helpers (constraints, intervals, reference samples): src/align/can.ts.
  */
 import type { Estimate } from '../eval/bootstrap.js';
@@ -15,9 +16,8 @@ import {
   checkConstraint,
   goldSummary,
   mocanClaimCheck,
-  perPromptGain,
   predictedGainInterval,
-  sampleReference,
+  referenceSamplesFor,
   type CanConstraint,
   type ClaimCheck,
   type ReferenceSamples,
@@ -37,7 +37,7 @@ import {
   type StageStepLog,
 } from './methods.js';
 import { helpfulnessPairs, withSoftLabels } from './pairwise.js';
-import { goldSamples, samplePolicy, scoreDialogueSides, scoreSamples, toRows } from './sampling.js';
+import { arrayMean, checkPairScores, goldSamples, rowsOfKept, samplePolicy, scorePairs, scoreSamples } from './sampling.js';
 
 const FILE = 'src/align/mocan.ts';
 export interface MocanConfig extends PreferenceTrainingConfig {
@@ -50,6 +50,21 @@ export interface MocanConfig extends PreferenceTrainingConfig {
   realisedSamplesPerPrompt: number;
   /** Bootstrap resamples for the predicted and realised intervals (α = 0.05). */
   bootstrapSamples: number;
+}
+
+export interface MocanRunConfig extends MocanConfig {
+  /**
+   * π_ref samples cut off at the length limit (no end-of-response token): 'drop' (default) solves
+   * the dual and measures both gains on finished samples only, i.e. on π_ref conditioned on
+   * finishing; 'keep' uses every sample, as CAN's code (whose 512-token budget lets answers
+   * finish). Why: at our 64-token block 13% of the SFT policy's samples are cut off, and the reward
+   * model, trained on finished answers only, scores them +3.3 above finished ones (gold helpfulness
+   * is the same): the tilt π_ref·exp((r + λg)/β) then leans on that artefact (31% cut off), and a
+   * DPO run on finished preference pairs cannot follow it. Default preset, E g ≥ 2.5, 300 steps:
+   * 'keep' predicts 1.72 [1.54, 1.92] and realises 1.04 [0.91, 1.19]; 'drop' predicts
+   * 1.56 [1.39, 1.73] and realises 1.15 [1.01, 1.31] (docs/dpo-family.md has the rest).
+   */
+  cutOffSamples: 'drop' | 'keep';
 }
 
 /**
@@ -76,8 +91,29 @@ export const CAN_CHECKS = {
   bootstrapSamples: positiveInt,
 };
 
-export function mocanConfig(overrides?: Partial<MocanConfig>): MocanConfig {
-  return resolveConfig('MocanConfig', DEFAULT_MOCAN, overrides, CAN_CHECKS as FieldCheck<MocanConfig>);
+/** MoCAN's own settings: cut-off π_ref samples dropped (see `cutOffSamples`). */
+export const DEFAULT_MOCAN_RUN: Readonly<MocanRunConfig> = Object.freeze({ ...DEFAULT_MOCAN, cutOffSamples: 'drop' });
+
+export function mocanConfig(overrides?: Partial<MocanRunConfig>): MocanRunConfig {
+  return resolveConfig('MocanConfig', DEFAULT_MOCAN_RUN, overrides, {
+    ...CAN_CHECKS,
+    cutOffSamples: (v: string) => (v === 'drop' || v === 'keep' ? undefined : "must be 'drop' or 'keep'"),
+  } as FieldCheck<MocanRunConfig>);
+}
+
+/**
+ * The reward and safety scores the dual is solved on: per prompt, π_ref's samples (all, or the
+ * finished ones with `cutOffSamples: 'drop'`); prompts left with none are left out (`promptIds`
+ * are the indices of the prompts kept, in order).
+ */
+export function dualScoreRows(ref: ReferenceSamples, cutOffSamples: MocanRunConfig['cutOffSamples']): { promptIds: number[]; scores: { r: number[][]; g: number[][] } } {
+  if (!ref.r || !ref.g) throw new Error(`${FILE} dualScoreRows: the reference samples carry no reward/cost scores`);
+  const N = ref.set.samplesPerPrompt;
+  const keep = cutOffSamples === 'drop' ? ref.set.stopped : ref.set.stopped.map(() => true);
+  const r = rowsOfKept(ref.r, keep, N);
+  const g = rowsOfKept(ref.g, keep, N);
+  const promptIds = g.flatMap((row, x) => (row.length > 0 ? [x] : []));
+  return { promptIds, scores: { r: promptIds.map((x) => r[x]!), g: promptIds.map((x) => g[x]!) } };
 }
 
 export interface MocanExtras {
@@ -91,8 +127,10 @@ export interface MocanExtras {
   claim: ClaimCheck;
   /** Per-prompt realised gains (input of the claim check). */
   realisedByPrompt: number[];
-  /** The π_ref score matrices, rows of N (for `dualSweep`). */
+  /** The π_ref scores the dual was solved on, one row per prompt kept (for `dualSweep`; rows are shorter than N where cut-off samples were dropped). */
   scores: { r: number[][]; g: number[][] };
+  /** π_ref samples drawn (prompts × N), kept for the dual, and the cut-off rates of π_ref's and the trained policy's samples. */
+  samples: { prompts: number; perPrompt: number; kept: number; referenceCutOffRate: number; policyCutOffRate: number };
   /** Gold safe rate, helpfulness and refusal rate of the reference's and the trained policy's samples. */
   gold: { reference: ReturnType<typeof goldSummary>; policy: ReturnType<typeof goldSummary> };
   pairs: number;
@@ -106,7 +144,7 @@ export interface MocanExtras {
  */
 export async function runMoCAN(
   data: AlignmentData,
-  config: Partial<MocanConfig> = {},
+  config: Partial<MocanRunConfig> = {},
   callbacks: MethodCallbacks = {},
   reference?: ReferenceSamples,
 ): Promise<MethodResult<MocanExtras>> {
@@ -119,10 +157,11 @@ export async function runMoCAN(
   const pad = data.tokenizer.specials.pad;
   // 1. π_ref samples scored by RM and CM
   const ref =
-    reference ?? (await clock.time('sample', () => sampleReference(data, { prompts: c.prompts, seed: c.seed, ...samplingOptions(c, c.samplesPerPrompt) })));
+    reference ?? (await referenceSamplesFor(data, { prompts: c.prompts, seed: c.seed, ...samplingOptions(c, c.samplesPerPrompt) }, clock));
   if (!ref.r || !ref.g) throw new Error(`${where}: the reference samples carry no reward/cost scores`);
   const N = ref.set.samplesPerPrompt;
-  const scores = { r: toRows(ref.r, N), g: toRows(ref.g, N) };
+  const { promptIds, scores } = dualScoreRows(ref, c.cutOffSamples);
+  if (promptIds.length === 0) throw new Error(`${where}: every π_ref sample was cut off at the length limit (cutOffSamples 'drop'; 'keep' uses them)`);
   // 2. the dual, offline
   const { dual, predicted } = await clock.time('dual', () => {
     const problem = canProblem(scores.r, scores.g, c.beta, c.constraint);
@@ -130,29 +169,38 @@ export async function runMoCAN(
     return { dual: sol, predicted: predictedGainInterval(problem, sol.lambda, root.fork('predicted'), { samples: c.bootstrapSamples }) };
   });
   callbacks.onEvent?.(`MoCAN: λ* = ${dual.lambda.toFixed(4)}, predicted gain ${predicted.value.toFixed(3)} [${predicted.lo.toFixed(3)}, ${predicted.hi.toFixed(3)}]`);
-  // 3. relabel with w = r + λ*g
-  const base = helpfulnessPairs(data.rows, data.tokenizer);
-  if (base.length === 0) throw new Error(`${where}: no pairs in data.rows`);
-  const labels = await clock.time('relabel', async () => {
-    const r = await scoreDialogueSides(rewardModel, base, pad, c.evalBatchSize);
-    const cost = await scoreDialogueSides(costModel, base, pad, c.evalBatchSize);
-    return base.map((_, i) => mocanRelabelProbability(r.chosen[i]!, r.rejected[i]!, -cost.chosen[i]!, -cost.rejected[i]!, dual.lambda));
+  // 3. label pairs with w = r + λ*g
+  const pairs = await clock.time('relabel', async () => {
+    const base = helpfulnessPairs(data.rows, data.tokenizer);
+    const { reward: r, cost } = data.pairScores ?? (await scorePairs(rewardModel, costModel, base, pad, c.evalBatchSize));
+    checkPairScores(where, r.chosen.length, base.length);
+    return withSoftLabels(
+      base,
+      base.map((_, i) => mocanRelabelProbability(r.chosen[i]!, r.rejected[i]!, -cost.chosen[i]!, -cost.rejected[i]!, dual.lambda)),
+    );
   });
+  if (pairs.length === 0) throw new Error(`${where}: no helpfulness pairs in data.rows`);
   // 4. DPO once
   const policy = copyPolicy(data.reference);
   const history: StageStepLog[] = [];
   try {
-    await clock.time('train', () => trainStage('mocan', policy, data, withSoftLabels(base, labels), 'dpo_soft', c, history, callbacks));
+    await clock.time('train', () => trainStage('mocan', policy, data, pairs, 'dpo_soft', c, history, callbacks));
     // 5. realised gain with the same cost model on the same prompts
     const realised = await clock.time('realise', async () => {
-      const set = await samplePolicy(policy, data.tokenizer, ref.set.prompts, root.fork('realised-samples'), samplingOptions(c, c.realisedSamplesPerPrompt));
+      const prompts = promptIds.map((x) => ref.set.prompts[x]!);
+      const set = await samplePolicy(policy, data.tokenizer, prompts, root.fork('realised-samples'), samplingOptions(c, c.realisedSamplesPerPrompt));
       const g = (await scoreSamples(costModel, set, pad, c.evalBatchSize)).map((x) => -x);
-      return { byPrompt: perPromptGain(g, c.realisedSamplesPerPrompt, ref.g!, N), gold: goldSamples(set) };
+      const keep = c.cutOffSamples === 'drop' ? set.stopped : set.stopped.map(() => true);
+      const rows = rowsOfKept(g, keep, c.realisedSamplesPerPrompt);
+      // per prompt: mean g of the policy's kept samples − mean g of π_ref's (prompts where the policy kept none are left out)
+      const byPrompt = rows.flatMap((row, i) => (row.length > 0 ? [arrayMean(row) - arrayMean(scores.g[i]!)] : []));
+      if (byPrompt.length === 0) throw new Error(`${where}: every sample of the trained policy was cut off at the length limit (cutOffSamples 'drop'; 'keep' uses them)`);
+      return { byPrompt, gold: goldSamples(set), cutOffRate: 1 - arrayMean(set.stopped.map(Number)) };
     });
     const claim = mocanClaimCheck(predicted, realised.byPrompt, { seed: c.seed, bootstrap: { samples: c.bootstrapSamples } });
     const gold = { reference: goldSummary(ref.gold), policy: goldSummary(realised.gold) };
     const metrics: Record<string, number> = {
-      'pref/pairs': base.length,
+      'pref/pairs': pairs.length,
       'mocan/lambda': dual.lambda,
       'mocan/threshold': dual.threshold,
       'mocan/margin': dual.margin,
@@ -164,6 +212,9 @@ export async function runMoCAN(
       'mocan/realised_lo': claim.realised.lo,
       'mocan/realised_hi': claim.realised.hi,
       'mocan/claim_inside': claim.inside ? 1 : 0,
+      'mocan/claim_prompts': realised.byPrompt.length,
+      'mocan/reference_cutoff_rate': 1 - arrayMean(ref.set.stopped.map(Number)),
+      'mocan/policy_cutoff_rate': realised.cutOffRate,
       'gold/reference_safe_rate': gold.reference.safeRate,
       'gold/policy_safe_rate': gold.policy.safeRate,
       'gold/reference_helpfulness': gold.reference.helpfulness,
@@ -185,9 +236,16 @@ export async function runMoCAN(
         claim,
         realisedByPrompt: realised.byPrompt,
         scores,
+        samples: {
+          prompts: ref.set.prompts.length,
+          perPrompt: N,
+          kept: scores.g.reduce((a, row) => a + row.length, 0),
+          referenceCutOffRate: metrics['mocan/reference_cutoff_rate']!,
+          policyCutOffRate: realised.cutOffRate,
+        },
         gold,
-        pairs: base.length,
-        chosenShare: labels.filter((p) => p > 0.5).length / labels.length,
+        pairs: pairs.length,
+        chosenShare: pairs.filter((p) => p.p! > 0.5).length / pairs.length,
       },
     };
   } catch (err) {

@@ -7,6 +7,8 @@
  * βh = logit p, i.e. log π/π_ref = s(u + λv)/β + const; with s = β that is u + λv, exactly the tilt
  * the dual solved for (π_ref·exp(u + λv)). The CAN code uses s = 1 (`'one'`): labels near 0/1 and a
  * target tilted 1/β times too far. Gains are in log-ratio units of v (× β: implicit-reward units).
+ * π_r is plain DPO on the helpfulness pairs, so a DPO policy trained with the same β and NLL weight
+ * (`data.helpfulPolicy`; the main job passes its DPO stage's) is reused rather than trained again.
  */
 import { bootstrapMean, type Estimate } from '../eval/bootstrap.js';
 import type { GPT } from '../model/gpt.js';
@@ -18,7 +20,7 @@ import {
   mocanClaimCheck,
   perPromptGain,
   predictedGainInterval,
-  sampleReference,
+  referenceSamplesFor,
   type CanConstraint,
   type ClaimCheck,
   type ReferenceSamples,
@@ -127,17 +129,24 @@ export async function runPeCAN(
   const safe = safetyPairs(data.rows, data.tokenizer);
   if (helpful.length === 0 || safe.length === 0) throw new Error(`${where}: data.rows gives ${helpful.length} helpfulness and ${safe.length} safety pairs; both are needed`);
   const history: StageStepLog[] = [];
-  const piR = copyPolicy(data.reference);
+  const given = data.helpfulPolicy;
+  if (given && (given.method !== 'dpo' || given.beta !== c.beta || given.sftWeight !== c.sftWeight)) {
+    throw new Error(
+      `${where}: data.helpfulPolicy was trained by '${given.method}' with β ${given.beta}, NLL weight ${given.sftWeight}; ` +
+        `PeCAN's π_r must be DPO with β ${c.beta}, NLL weight ${c.sftWeight} (u = log π_r − log π_ref is read at that β)`,
+    );
+  }
+  const piR = given ? given.policy : copyPolicy(data.reference);
   const piG = copyPolicy(data.reference);
   let policy: GPT | null = null;
   try {
-    // 1. the two single-objective DPO policies
-    await clock.time('train_helpful', () => trainStage('pecan/helpful', piR, data, helpful, 'dpo', c, history, callbacks, { steps: c.helpfulSteps || c.steps }));
+    // 1. the two single-objective DPO policies (π_r reused when given)
+    if (!given) await clock.time('train_helpful', () => trainStage('pecan/helpful', piR, data, helpful, 'dpo', c, history, callbacks, { steps: c.helpfulSteps || c.steps }));
     await clock.time('train_safe', () => trainStage('pecan/safe', piG, data, safe, 'dpo', c, history, callbacks, { steps: c.safeSteps || c.steps }));
     const auxiliaryAccuracy = await clock.time('eval', () => ({ helpful: accuracyOf(piR, data, helpful, c), safe: accuracyOf(piG, data, safe, c) }));
     // 2. implicit rewards on the reference samples, and the dual
     const ref =
-      reference ?? (await clock.time('sample', () => sampleReference(data, { prompts: c.prompts, seed: c.seed, ...samplingOptions(c, c.samplesPerPrompt) })));
+      reference ?? (await referenceSamplesFor(data, { prompts: c.prompts, seed: c.seed, ...samplingOptions(c, c.samplesPerPrompt) }, clock));
     const N = ref.set.samplesPerPrompt;
     const { u, v } = await clock.time('log_ratios', () => {
       const d = sampleDialogues(ref.set);
@@ -229,7 +238,7 @@ export async function runPeCAN(
     policy?.dispose();
     throw err;
   } finally {
-    piR.dispose();
+    if (!given) piR.dispose();
     piG.dispose();
   }
 }

@@ -97,6 +97,28 @@ export async function scoreDialogueSides(
   };
 }
 
+/** Reward- and cost-model scores of both sides of each pair (C-DPO's and MoCAN's relabelling inputs). */
+export interface PairScores {
+  reward: { chosen: Float32Array; rejected: Float32Array };
+  /** Cost-model scores (> 0 = unsafe), not g. */
+  cost: { chosen: Float32Array; rejected: Float32Array };
+}
+
+export async function scorePairs(
+  rewardModel: ScoreModel,
+  costModel: ScoreModel,
+  pairs: readonly { prompt: readonly number[]; chosen: readonly number[]; rejected: readonly number[] }[],
+  padId: number,
+  batchSize = 64,
+): Promise<PairScores> {
+  return { reward: await scoreDialogueSides(rewardModel, pairs, padId, batchSize), cost: await scoreDialogueSides(costModel, pairs, padId, batchSize) };
+}
+
+/** Throws unless precomputed pair scores cover exactly the pairs at hand. */
+export function checkPairScores(where: string, scored: number, pairs: number): void {
+  if (scored !== pairs) throw new Error(`${where}: data.pairScores scores ${scored} pairs; data.rows gives ${pairs} helpfulness pairs (scores from other rows?)`);
+}
+
 /** Gold values of every sample (the world's exact scorer; truncated responses are charged as such). */
 export interface GoldSamples {
   helpfulness: Float64Array;
@@ -126,6 +148,12 @@ export function toRows(flat: ArrayLike<number>, samplesPerPrompt: number): numbe
   const rows: number[][] = [];
   for (let o = 0; o < flat.length; o += samplesPerPrompt) rows.push(Array.from({ length: samplesPerPrompt }, (_, i) => flat[o + i]!));
   return rows;
+}
+
+/** Rows per prompt of the values whose `keep` flag is set (prompt-major [M·N] -> M rows, possibly empty). */
+export function rowsOfKept(flat: ArrayLike<number>, keep: readonly boolean[], samplesPerPrompt: number): number[][] {
+  if (keep.length !== flat.length) throw new Error(`${FILE} rowsOfKept: ${keep.length} flags for ${flat.length} values`);
+  return toRows(flat, samplesPerPrompt).map((row, x) => row.filter((_, j) => keep[x * samplesPerPrompt + j]));
 }
 
 /** Per-prompt means of a flat prompt-major array [M·N] -> [M]. */

@@ -12,16 +12,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { buildPromptSet } from '../data/pairs.js';
 import { buildEvalPromptSets, evaluateMethods, formatEstimate, gptPolicy, type MethodsEvaluation } from '../eval/index.js';
-import { saveGPT } from '../io/model-io.js';
+import { loadGPT, saveGPT } from '../io/model-io.js';
 import type { GPT } from '../model/gpt.js';
 import { loadStagePolicy, loadStageScoreModel, readPreferences } from '../pipeline/stages.js';
 import { readStage, runStage, type RunContext } from '../pipeline/stage.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { findRepoRoot } from './fixtures.js';
+import { sampleReference, type ReferenceSamples } from './can.js';
+import { helpfulnessPairs } from './pairwise.js';
+import { goldSamples, scorePairs, type PairScores, type SampleSet } from './sampling.js';
+import { writeJsonAtomic } from '../util/atomic.js';
 import { runBFPO, type BfpoExtras, type BfpoRunConfig } from './bfpo-method.js';
 import { runCDPO, type CdpoExtras, type CdpoRunConfig } from './cdpo-method.js';
-import { runMoCAN, type MocanConfig, type MocanExtras } from './mocan.js';
-import { runPeCAN, type PecanConfig, type PecanExtras } from './pecan.js';
+import { mocanConfig, runMoCAN, type MocanExtras, type MocanRunConfig } from './mocan.js';
+import { pecanConfig, runPeCAN, type PecanConfig, type PecanExtras } from './pecan.js';
 import {
   runDPO,
   runIPO,
@@ -31,6 +35,7 @@ import {
   type MethodResult,
   type PairRunExtras,
   type PreferenceTrainingConfig,
+  type TrainedPolicy,
 } from './methods.js';
 
 const FILE = 'src/align/stages.ts';
@@ -46,6 +51,12 @@ export interface PreferenceStageInputs {
   /** round1.reward / round1.cost (C-DPO and MoCAN need both; PeCAN uses the cost model for a second gain). */
   reward?: string;
   cost?: string;
+  /** PeCAN: the DPO stage's policy checkpoint, reused as π_r (see AlignmentData.helpfulPolicy). */
+  helpfulPolicy?: string;
+  /** C-DPO, MoCAN: `pairScoresStage`'s file (AlignmentData.pairScores). */
+  pairScores?: string;
+  /** MoCAN, PeCAN: `referenceSamplesStage`'s file (AlignmentData.referenceSamples). */
+  referenceSamples?: string;
 }
 
 /**
@@ -66,6 +77,7 @@ export async function loadAlignmentData(inputs: PreferenceStageInputs): Promise<
   const reference = loadStagePolicy(resolveStagePath(inputs.sftPolicy));
   const rewardModel = inputs.reward ? loadStageScoreModel(resolveStagePath(inputs.reward)) : undefined;
   const costModel = inputs.cost ? loadStageScoreModel(resolveStagePath(inputs.cost)) : undefined;
+  const helpfulPolicy = inputs.helpfulPolicy ? loadTrainedPolicy(resolveStagePath(inputs.helpfulPolicy)) : undefined;
   const data: AlignmentData = {
     reference,
     tokenizer,
@@ -73,6 +85,9 @@ export async function loadAlignmentData(inputs: PreferenceStageInputs): Promise<
     prompts: buildPromptSet(rows, tokenizer),
     ...(rewardModel ? { rewardModel } : {}),
     ...(costModel ? { costModel } : {}),
+    ...(helpfulPolicy ? { helpfulPolicy } : {}),
+    ...(inputs.pairScores ? { pairScores: readPairScores(resolveStagePath(inputs.pairScores)) } : {}),
+    ...(inputs.referenceSamples ? { referenceSamples: readReferenceSamples(resolveStagePath(inputs.referenceSamples)) } : {}),
   };
   return {
     data,
@@ -80,8 +95,21 @@ export async function loadAlignmentData(inputs: PreferenceStageInputs): Promise<
       reference.dispose();
       rewardModel?.dispose();
       costModel?.dispose();
+      helpfulPolicy?.policy.dispose();
     },
   };
+}
+
+/** A method stage's policy checkpoint with the method and settings recorded beside it (frozen). */
+export function loadTrainedPolicy(dir: string): TrainedPolicy {
+  const { model, metadata } = loadGPT(dir, { trainable: false });
+  const config = (metadata['config'] ?? {}) as Record<string, unknown>;
+  const method = metadata['method'];
+  if (typeof method !== 'string' || typeof config['beta'] !== 'number' || typeof config['sftWeight'] !== 'number') {
+    model.dispose();
+    throw new Error(`${FILE} loadTrainedPolicy: ${dir} records no method/config.beta/config.sftWeight (a checkpoint from an older preference stage? delete that stage's folder to redo it)`);
+  }
+  return { policy: model, method, beta: config['beta'], sftWeight: config['sftWeight'] };
 }
 
 /** Each method's config and extras. */
@@ -90,7 +118,7 @@ export interface PreferenceMethods {
   ipo: { config: DpoConfig; extras: PairRunExtras };
   bfpo: { config: BfpoRunConfig; extras: BfpoExtras };
   cdpo: { config: CdpoRunConfig; extras: CdpoExtras };
-  mocan: { config: MocanConfig; extras: MocanExtras };
+  mocan: { config: MocanRunConfig; extras: MocanExtras };
   pecan: { config: PecanConfig; extras: PecanExtras };
 }
 export type PreferenceMethod = keyof PreferenceMethods;
@@ -124,7 +152,7 @@ export function runPreferenceMethod<M extends PreferenceMethod>(
       case 'cdpo':
         return runCDPO(data, config as Partial<CdpoRunConfig>, callbacks);
       case 'mocan':
-        return runMoCAN(data, config as Partial<MocanConfig>, callbacks);
+        return runMoCAN(data, config as Partial<MocanRunConfig>, callbacks);
       case 'pecan':
         return runPeCAN(data, config as Partial<PecanConfig>, callbacks);
       default:
@@ -149,7 +177,8 @@ export const PREFERENCE_METHOD_PRESETS: Readonly<Record<'tiny' | 'quick' | 'defa
   tiny: {
     common: { steps: 4, batchSize: 8, evalPairs: 32, maxNewTokens: 16 },
     cdpo: { rounds: 2, steps: 3, prompts: 8, samplesPerPrompt: 1, costLimit: 0 },
-    mocan: { prompts: 8, samplesPerPrompt: 4, realisedSamplesPerPrompt: 4, bootstrapSamples: 200 },
+    // a few SFT steps: the policy never finishes within 16 tokens, so cut-off samples are kept
+    mocan: { prompts: 8, samplesPerPrompt: 4, realisedSamplesPerPrompt: 4, bootstrapSamples: 200, cutOffSamples: 'keep' },
     pecan: { prompts: 8, samplesPerPrompt: 4, realisedSamplesPerPrompt: 4, bootstrapSamples: 200 },
   },
   quick: {
@@ -226,7 +255,7 @@ export function preferenceMethodStage<M extends PreferenceMethod>(
         },
       });
       const policy = path.join(dir, 'policy');
-      saveGPT(policy, res.policy, { stage: name, method, metrics: res.metrics });
+      saveGPT(policy, res.policy, { stage: name, method, metrics: res.metrics, config: res.config });
       res.policy.dispose();
       return {
         method,
@@ -243,6 +272,139 @@ export function preferenceMethodStage<M extends PreferenceMethod>(
       loaded.dispose();
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs shared by several methods, computed once: pair scores and π_ref samples
+
+interface PairScoresFile {
+  pairs: number;
+  reward: { chosen: number[]; rejected: number[] };
+  cost: { chosen: number[]; rejected: number[] };
+}
+
+function readPairScores(file: string): PairScores {
+  const f = JSON.parse(fs.readFileSync(file, 'utf8')) as PairScoresFile;
+  const side = (x: { chosen: number[]; rejected: number[] }) => ({ chosen: Float32Array.from(x.chosen), rejected: Float32Array.from(x.rejected) });
+  return { reward: side(f.reward), cost: side(f.cost) };
+}
+
+interface ReferenceSamplesFile {
+  set: SampleSet;
+  r: number[];
+  g: number[];
+  seconds: number;
+}
+
+function readReferenceSamples(file: string): ReferenceSamples {
+  const f = JSON.parse(fs.readFileSync(file, 'utf8')) as ReferenceSamplesFile;
+  return { set: f.set, r: Float32Array.from(f.r), g: Float32Array.from(f.g), gold: goldSamples(f.set), seconds: f.seconds };
+}
+
+/**
+ * The round-1 reward- and cost-model scores of both sides of every helpfulness pair (C-DPO and
+ * MoCAN relabel the same pairs with the same models), scored once. Needs inputs.reward and .cost.
+ */
+export function pairScoresStage(ctx: RunContext, name: string, inputs: PreferenceStageInputs, batchSize = 64): Promise<{ file: string; seconds: number }> {
+  return runStage(ctx, name, { inputs, batchSize }, async (dir) => {
+    const t0 = performance.now();
+    const loaded = await loadAlignmentData(inputs);
+    try {
+      const { data } = loaded;
+      if (!data.rewardModel || !data.costModel) throw new Error(`${FILE} pairScoresStage: inputs.reward and inputs.cost are required`);
+      const pairs = helpfulnessPairs(data.rows, data.tokenizer);
+      const scores = await scorePairs(data.rewardModel, data.costModel, pairs, data.tokenizer.specials.pad, batchSize);
+      const side = (x: { chosen: Float32Array; rejected: Float32Array }) => ({ chosen: Array.from(x.chosen), rejected: Array.from(x.rejected) });
+      const file = path.join(dir, 'pair-scores.json');
+      writeJsonAtomic(file, { pairs: pairs.length, reward: side(scores.reward), cost: side(scores.cost) } satisfies PairScoresFile, 0);
+      return { file, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      loaded.dispose();
+    }
+  });
+}
+
+/**
+ * N samples of π_ref on the first M prompts, scored by the round-1 reward and cost models and by
+ * gold (CAN's collect.py), drawn once for MoCAN and PeCAN: both duals then see the same samples.
+ */
+export function referenceSamplesStage(
+  ctx: RunContext,
+  name: string,
+  inputs: PreferenceStageInputs,
+  options: { prompts: number; samplesPerPrompt: number; batchSize: number; maxNewTokens?: number },
+): Promise<{ file: string; seconds: number }> {
+  return runStage(ctx, name, { inputs, options }, async (dir, rng) => {
+    const loaded = await loadAlignmentData(inputs);
+    try {
+      const ref = await sampleReference(loaded.data, { ...options, seed: rng.int(2 ** 31 - 1) });
+      if (!ref.r || !ref.g) throw new Error(`${FILE} referenceSamplesStage: inputs.reward and inputs.cost are required`);
+      const file = path.join(dir, 'reference-samples.json');
+      writeJsonAtomic(file, { set: ref.set, r: Array.from(ref.r), g: Array.from(ref.g), seconds: ref.seconds } satisfies ReferenceSamplesFile, 0);
+      return { file, seconds: ref.seconds };
+    } finally {
+      loaded.dispose();
+    }
+  });
+}
+
+export type PreferenceStageResults = { [M in PreferenceMethod]?: PreferenceStageOutputs<PreferenceMethods[M]['extras']> };
+
+/**
+ * The DPO family and CAN as the main job runs them, for a run preset: the stages of `methods` (and
+ * of what they reuse) in PREFERENCE_METHODS order, each with that preset's settings, on `base`
+ * inputs (round-1 data, SFT policy, round-1 reward and cost models). What several methods share is
+ * computed once: the pair scores (C-DPO, MoCAN), the π_ref samples (MoCAN, PeCAN; when their
+ * sampling settings agree) and DPO's policy as PeCAN's π_r (so asking for PeCAN runs or reads DPO).
+ * Notebooks call this too, so they read the main job's stages back instead of training again.
+ */
+export async function preferenceMethodStages(
+  ctx: RunContext,
+  preset: string,
+  base: PreferenceStageInputs,
+  methods: readonly PreferenceMethod[] = PREFERENCE_METHODS,
+  callbacks: MethodCallbacks = {},
+): Promise<PreferenceStageResults> {
+  const wanted = new Set(methods);
+  if (wanted.has('pecan')) wanted.add('dpo');
+  const settings = <M extends PreferenceMethod>(m: M) => preferenceMethodSettings(preset, m) as Partial<PreferenceMethods[M]['config']> & Partial<PreferenceTrainingConfig>;
+  let pairScores: string | undefined;
+  if (wanted.has('cdpo') || wanted.has('mocan')) pairScores = (await pairScoresStage(ctx, 'pair-scores', base, settings('mocan').evalBatchSize)).file;
+  // MoCAN's sampling settings; PeCAN shares the samples only if its own are the same
+  const sampling = (m: 'mocan' | 'pecan') => {
+    const c = m === 'mocan' ? mocanConfig(settings('mocan')) : pecanConfig(settings('pecan'));
+    return { prompts: c.prompts, samplesPerPrompt: c.samplesPerPrompt, batchSize: c.evalBatchSize, ...(c.maxNewTokens > 0 ? { maxNewTokens: c.maxNewTokens } : {}) };
+  };
+  let referenceSamples: string | undefined;
+  const shared = JSON.stringify(sampling('mocan')) === JSON.stringify(sampling('pecan'));
+  if (wanted.has('mocan') || (wanted.has('pecan') && shared)) {
+    referenceSamples = (await referenceSamplesStage(ctx, 'reference-samples', base, wanted.has('mocan') ? sampling('mocan') : sampling('pecan'))).file;
+  }
+  const out: PreferenceStageResults = {};
+  for (const method of PREFERENCE_METHODS) {
+    if (!wanted.has(method)) continue;
+    const inputs: PreferenceStageInputs = { ...base };
+    if (pairScores && (method === 'cdpo' || method === 'mocan')) inputs.pairScores = pairScores;
+    if (referenceSamples && (method === 'mocan' || (method === 'pecan' && shared))) inputs.referenceSamples = referenceSamples;
+    if (method === 'pecan') inputs.helpfulPolicy = out.dpo!.policy;
+    const result = await preferenceMethodStage(ctx, method, inputs, method, settings(method), callbacks);
+    (out as Record<string, unknown>)[method] = result;
+  }
+  return out;
+}
+
+/**
+ * Wall seconds a method's result took, counting what it reused that was computed for it: PeCAN's π_r
+ * (the DPO run) and the shared pair scores and π_ref samples (counted for every method reading them).
+ */
+export function methodSeconds(ctx: RunContext, results: PreferenceStageResults, method: PreferenceMethod): number {
+  const own = results[method]?.seconds ?? NaN;
+  const shared = (stage: string) => readStage<{ seconds: number }>(ctx, stage)?.seconds ?? 0;
+  let extra = 0;
+  if (method === 'pecan') extra += results.dpo?.seconds ?? 0;
+  if (method === 'cdpo' || method === 'mocan') extra += shared('pair-scores');
+  if (method === 'mocan' || method === 'pecan') extra += shared('reference-samples');
+  return own + extra;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import { createRunContext, type RunContext } from './stage.js';
 import { dataStage, scoreModelStage, sftStage } from './stages.js';
 import { evaluateStage, type MethodCheckpoint } from './evaluate-stage.js';
 import { redTeamStage, rlStage } from './rl-stages.js';
-import { PREFERENCE_METHOD_LABELS, PREFERENCE_METHODS, preferenceMethodSettings, preferenceMethodStage } from '../align/stages.js';
+import { methodSeconds, PREFERENCE_METHOD_LABELS, PREFERENCE_METHODS, preferenceMethodStages } from '../align/stages.js';
 
 export interface PipelineOptions {
   preset: RunPresetName;
@@ -78,10 +78,11 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineResult> {
   }
   // The one-shot alternatives from the SFT policy on the round-1 data: DPO, IPO, BFPO, C-DPO, MoCAN, PeCAN.
   const pairwiseInputs = { tokenizer: data.tokenizer, preferences: data.preferences, sftPolicy: sft.policy, reward: round1.reward, cost: round1.cost };
+  const results = await preferenceMethodStages(ctx, o.preset, pairwiseInputs);
   for (const method of PREFERENCE_METHODS) {
-    const out = await preferenceMethodStage(ctx, method, pairwiseInputs, method, preferenceMethodSettings(o.preset, method));
     const family = method === 'mocan' || method === 'pecan' ? 'dualized' : 'dpo';
-    methods.push({ name: method, policy: out.policy, meta: { family, label: PREFERENCE_METHOD_LABELS[method] }, trainSeconds: out.seconds });
+    // training seconds include what the method reused (PeCAN's π_r = the DPO run; shared scores and samples)
+    methods.push({ name: method, policy: results[method]!.policy, meta: { family, label: PREFERENCE_METHOD_LABELS[method] }, trainSeconds: methodSeconds(ctx, results, method) });
   }
 
   const evaluation = await evaluateStage(

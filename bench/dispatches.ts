@@ -1,0 +1,152 @@
+// Dispatch overhead of one training step and of KV-cached sampling (issue #9), on one backend.
+//
+//   node --import tsx bench/dispatches.ts --backend webgpu [--preset nano] [--batch 8] [--reps 3] [--top 12]
+//
+// Prints one JSON line per measurement on stdout:
+//   train_step: ms per step (median of --reps after 2 warm-up steps), kernels per step (tf.profile,
+//               scope records left out), GPU dispatches per step (webgpu: compute passes recorded by
+//               the backend, i.e. kernels that ran a shader; reshapes and CPU-forwarded ops do not
+//               count), and the kernels by count (--top).
+//   sample_kv:  KV-cached sampling of SAMPLE_NEW tokens after a SAMPLE_PROMPT-token prompt per row
+//               (bench/cases.ts's sizes): ms per call, tokens/s, kernels and dispatches per token.
+// The webgpu backend must be named (llvmpipe is never chosen automatically). Settings are the
+// library's defaults (WEBGPU_CPU_FORWARD on, as in `npm run bench`).
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/select.js';
+import { createRng } from '../src/util/rng.js';
+import { gptConfig, type GPTPresetName } from '../src/model/config.js';
+import { createGPT } from '../src/model/gpt.js';
+import { generate } from '../src/model/generate.js';
+import { lmLoss, type TokenBatch } from '../src/train/lm.js';
+import { AdamW } from '../src/train/adamw.js';
+import { trainStep } from '../src/train/trainer.js';
+import { median, SAMPLE_NEW, SAMPLE_PROMPT, timeIt } from './cases.js';
+
+const SOURCE = 'bench/dispatches.ts';
+
+interface Options {
+  backend: string;
+  preset: GPTPresetName;
+  batch: number;
+  reps: number;
+  top: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { backend: 'wasm', preset: 'nano', batch: 8, reps: 3, top: 12 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${SOURCE}: ${a} needs a value`);
+      return v;
+    };
+    if (a === '--backend') o.backend = val();
+    else if (a === '--preset') o.preset = val() as GPTPresetName;
+    else if (a === '--batch') o.batch = Number(val());
+    else if (a === '--reps') o.reps = Number(val());
+    else if (a === '--top') o.top = Number(val());
+    else throw new Error(`${SOURCE}: unknown option '${a}' (see the header of the file)`);
+  }
+  return o;
+}
+
+/** Counts the compute dispatches the webgpu backend records (0 on other backends). */
+function dispatchCounter(): { reset(): void; count(): number } {
+  const backend = tf.backend() as unknown as { recordAndSubmit?: (...args: unknown[]) => unknown };
+  let n = 0;
+  if (tf.getBackend() === 'webgpu' && typeof backend.recordAndSubmit === 'function') {
+    const original = backend.recordAndSubmit.bind(backend);
+    backend.recordAndSubmit = (...args: unknown[]) => {
+      n++;
+      return original(...args);
+    };
+  }
+  return { reset: () => (n = 0), count: () => n };
+}
+
+/** tf.profile of one call: kernel count (scope records left out) and counts by kernel name. */
+async function kernelsOf(fn: () => Promise<unknown>, top: number): Promise<{ kernels: number; top: [string, number][] }> {
+  const info = await tf.profile(async () => {
+    await fn();
+  });
+  const names = info.kernels.map((k) => k.name).filter((n) => n !== 'unnamed scope' && !n.endsWith('__op'));
+  const byName = new Map<string, number>();
+  for (const n of names) byName.set(n, (byName.get(n) ?? 0) + 1);
+  const sorted = [...byName.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return { kernels: names.length, top: sorted.slice(0, top) };
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const info = await selectBackend({ backend: o.backend as 'wasm', quiet: true });
+  const counter = dispatchCounter();
+  const cfg = gptConfig(o.preset);
+  const common = { backend: info.name, backend_detail: info.detail, preset: o.preset, batch: o.batch };
+
+  // ---- training step ----
+  const model = createGPT(cfg, { rng: createRng(1) });
+  const rng = createRng(2);
+  const t = cfg.blockSize;
+  const batch: TokenBatch = {
+    tokens: Int32Array.from({ length: o.batch * t }, () => rng.int(cfg.vocabSize)),
+    lossMask: Float32Array.from({ length: o.batch * t }, (_, i) => (i % t === 0 ? 0 : 1)),
+    shape: [o.batch, t],
+  };
+  const opt = new AdamW();
+  const spec = { params: model.params, loss: (b: TokenBatch) => lmLoss(model, b) };
+  let step = 0;
+  const once = () => trainStep(spec, batch, step++, 1e-3, opt, 1);
+  const times = await timeIt(once, o.reps, 2);
+  const tensorsBefore = tf.memory().numTensors;
+  counter.reset();
+  await once();
+  const dispatches = counter.count();
+  const tensorsAfter = tf.memory().numTensors;
+  const prof = await kernelsOf(once, o.top);
+  console.log(
+    JSON.stringify({
+      bench: 'train_step',
+      ...common,
+      seq: t,
+      ms_median: median(times),
+      ms_min: Math.min(...times),
+      n: times.length,
+      kernels_per_step: prof.kernels,
+      dispatches_per_step: info.name === 'webgpu' ? dispatches : null,
+      tensor_delta_per_step: tensorsAfter - tensorsBefore,
+      top: prof.top,
+    }),
+  );
+  opt.dispose();
+
+  // ---- KV-cached sampling ----
+  const newTokens = Math.min(SAMPLE_NEW, cfg.blockSize - SAMPLE_PROMPT);
+  const srng = createRng(3);
+  const prompts = Array.from({ length: o.batch }, () => Array.from({ length: SAMPLE_PROMPT }, () => srng.int(cfg.vocabSize)));
+  const run = () => generate(model, prompts, srng, { maxNewTokens: newTokens, kvCache: true });
+  const sTimes = await timeIt(run, Math.max(1, Math.ceil(o.reps / 2)), 1);
+  counter.reset();
+  await run();
+  const sDispatches = counter.count();
+  const sProf = await kernelsOf(run, o.top);
+  const ms = median(sTimes);
+  console.log(
+    JSON.stringify({
+      bench: 'sample_kv',
+      ...common,
+      prompt_tokens: SAMPLE_PROMPT,
+      new_tokens: newTokens,
+      ms_median: ms,
+      n: sTimes.length,
+      tokens_per_s: (o.batch * newTokens) / (ms / 1000),
+      kernels_per_token: sProf.kernels / newTokens,
+      dispatches_per_token: info.name === 'webgpu' ? sDispatches / newTokens : null,
+      top: sProf.top.map(([n, c]) => [n, Math.round((c / newTokens) * 10) / 10]),
+    }),
+  );
+  model.dispose();
+  if (info.name === 'webgpu') (await import('../src/backend/webgpu-node.js')).releaseWebGPU();
+}
+
+await main();

@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedGelu, fusedLayerNorm, fusedOpsAvailable } from '../backend/wasm-kernels/fused.js';
+import { webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 
 /** Backends whose matmul is slow with transpose flags. */
 const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm', 'cpu']);
@@ -91,7 +92,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor 
  * y = (x - mean) / sqrt(var + eps) * g + b, with the biased variance.
  */
 export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
-  if (fusedOpsAvailable()) return fusedLayerNorm(x, g, b, eps); // one wasm kernel each way (docs/wasm-kernels.md)
+  // one wasm kernel each way (docs/wasm-kernels.md); one webgpu dispatch each way (docs/backends.md)
+  if (fusedOpsAvailable() || webgpuFusedAvailable()) return fusedLayerNorm(x, g, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
 }
@@ -102,7 +104,7 @@ export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number)
  * since 0.5 (1 + tanh(u)) = sigmoid(2u); sigmoid is a vectorised kernel on wasm, tanh is 6x slower.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (fusedOpsAvailable()) return fusedGelu(x);
+  if (fusedOpsAvailable() || webgpuFusedAvailable()) return fusedGelu(x);
   const c = 2 * Math.sqrt(2 / Math.PI);
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c);
   return tf.mul(x, tf.sigmoid(inner));

@@ -4,8 +4,13 @@
  *   p  <- p - lr (m_t / (1 - b1^t)) / (sqrt(v_t / (1 - b2^t)) + eps) - lr wd p
  * Weight decay applies to matrices only (rank >= 2), not to biases, gains or scalars (nanoGPT's
  * grouping). State is plain variables so it can be checkpointed and restored.
+ *
+ * On webgpu (unless SAFE_ALIGN_WEBGPU_FUSED=0) each variable's update is one fused dispatch
+ * (src/backend/webgpu-kernels/adamw.ts) instead of ~10 elementwise kernels; other backends run
+ * the plain ops below.
  */
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamWStep, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 
 export interface AdamWConfig {
   beta1: number;
@@ -27,15 +32,20 @@ export class AdamW {
     this.config = { ...DEFAULT_ADAMW, ...config };
   }
 
-  /** Applies one update to `params` from `grads` (same names) with learning rate `lr`. Does not dispose grads. */
-  apply(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update to `params` from `grads` (same names) with learning rate `lr`; every
+   * gradient is first multiplied by `gradScale` (global-norm clipping; 1 = as given). Does not
+   * dispose grads.
+   */
+  apply(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     const { beta1, beta2, eps, weightDecay } = this.config;
     this.step++;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
+    const fused = webgpuFusedAvailable();
     for (const [name, p] of Object.entries(params)) {
-      const g = grads[name];
-      if (!g) continue;
+      const grad = grads[name];
+      if (!grad) continue;
       let m = this.m.get(name);
       let v = this.v.get(name);
       if (!m || !v) {
@@ -46,7 +56,19 @@ export class AdamW {
       }
       const mm = m;
       const vv = v;
+      if (fused) {
+        tf.tidy(() => {
+          const decay = p.rank >= 2 ? weightDecay : 0;
+          const attrs = { lr, beta1, beta2, eps, weightDecay: decay, biasCorrection1: bc1, biasCorrection2: bc2, gradScale };
+          const [pNew, mNew, vNew] = fusedAdamWStep(p, grad, mm, vv, attrs);
+          mm.assign(mNew);
+          vv.assign(vNew);
+          p.assign(pNew);
+        });
+        continue;
+      }
       tf.tidy(() => {
+        const g = gradScale === 1 ? grad : tf.mul(grad, gradScale);
         const mNew = tf.add(tf.mul(mm, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(vv, beta2), tf.mul(tf.square(g), 1 - beta2));
         mm.assign(mNew);

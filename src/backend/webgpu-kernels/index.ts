@@ -1,0 +1,53 @@
+/**
+ * Fused kernels for tfjs's webgpu backend (issue #9: fewer dispatches per training step and per
+ * sampled token): AdamW in one dispatch per variable, the global gradient norm in one dispatch per
+ * six gradients, GELU and LayerNorm in one dispatch each way. See docs/backends.md, "Dispatch
+ * overhead on webgpu".
+ *
+ * `registerWebGPUKernels()` (called by initWebGPUNode) registers them for 'webgpu';
+ * `webgpuFusedAvailable()` is what callers check: the webgpu backend is active, the kernels are
+ * registered and `SAFE_ALIGN_WEBGPU_FUSED` is not '0' (the switch back to plain tfjs ops).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../wasm-kernels/fused.js';
+import { ADAMW_KERNEL, adamwKernel } from './adamw.js';
+import { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
+import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
+import type { KernelArgs } from './program.js';
+
+export { ADAMW_KERNEL, fusedAdamWStep, type AdamWStepAttrs } from './adamw.js';
+export { SUM_SQUARES_KERNEL, SUM_SQUARES_PER_DISPATCH, fusedGlobalNorm } from './norm.js';
+export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
+
+/** Set to '0' to run the plain tfjs ops on webgpu instead of the fused kernels. */
+export const WEBGPU_FUSED_ENV = 'SAFE_ALIGN_WEBGPU_FUSED';
+
+/** The webgpu kernels by name. */
+export const WEBGPU_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[]>> = Object.freeze({
+  [ADAMW_KERNEL]: adamwKernel,
+  [SUM_SQUARES_KERNEL]: sumSquaresKernel,
+  [GELU_KERNEL]: geluWebGPU,
+  [GELU_GRAD_KERNEL]: geluGradWebGPU,
+  [LAYER_NORM_KERNEL]: layerNormWebGPU,
+  [LAYER_NORM_GRAD_KERNEL]: layerNormGradWebGPU,
+});
+
+/** Registers the fused kernels for 'webgpu' (idempotent). */
+export function registerWebGPUKernels(): void {
+  for (const [kernelName, fn] of Object.entries(WEBGPU_KERNELS)) {
+    if (tf.getKernel(kernelName, 'webgpu') == null) {
+      tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: fn as unknown as tf.KernelFunc });
+    }
+  }
+}
+
+/** False when SAFE_ALIGN_WEBGPU_FUSED=0 (read at every call, so tests can switch it). */
+export function webgpuFusedEnabled(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.[WEBGPU_FUSED_ENV] !== '0';
+}
+
+/** True when the active backend is webgpu with the fused kernels registered and enabled. */
+export function webgpuFusedAvailable(): boolean {
+  return tf.getBackend() === 'webgpu' && webgpuFusedEnabled() && tf.getKernel(ADAMW_KERNEL, 'webgpu') != null;
+}

@@ -1,0 +1,220 @@
+/**
+ * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
+ * LayerNorm) on Dawn (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on
+ * seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
+ * and weight decay on matrices only; then a GPT training step on webgpu uses them, leaves the
+ * tensor count flat, and SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu
+ * cannot start.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { ensureBackendRegistered, initWebGPUNode, MESA_PACKAGES, releaseWebGPU, withBackend } from '../src/backend/index.js';
+import { fusedGelu, fusedLayerNorm } from '../src/backend/wasm-kernels/fused.js';
+import {
+  ADAMW_KERNEL,
+  SUM_SQUARES_KERNEL,
+  WEBGPU_FUSED_ENV,
+  fusedGlobalNorm,
+  webgpuFusedAvailable,
+} from '../src/backend/webgpu-kernels/index.js';
+import { createRng } from '../src/util/rng.js';
+import { gptConfig } from '../src/model/config.js';
+import { createGPT } from '../src/model/gpt.js';
+import { lmLoss, type TokenBatch } from '../src/train/lm.js';
+import { AdamW } from '../src/train/adamw.js';
+import { globalGradNorm, trainStep } from '../src/train/trainer.js';
+
+const TIMEOUT = { timeout: 300_000 };
+
+before(async () => {
+  try {
+    await initWebGPUNode();
+    await ensureBackendRegistered('webgpu');
+  } catch (e) {
+    assert.fail(`webgpu could not start: ${(e as Error).message}\n(Mesa packages: ${MESA_PACKAGES.join(' ')}; scripts/setup-webgpu-ci.sh)`);
+  }
+  await ensureBackendRegistered('wasm');
+});
+
+after(() => releaseWebGPU());
+
+interface Arr {
+  data: Float32Array;
+  shape: number[];
+}
+
+function randn(seed: number, shape: number[], std = 1): Arr {
+  return { data: createRng(seed).normals(shape.reduce((a, b) => a * b, 1), std), shape };
+}
+
+function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i]!;
+    const e = expected[i]!;
+    assert.ok(Number.isFinite(a), `${what}[${i}] = ${a}`);
+    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}[${i}]: ${a} vs ${e}`);
+  }
+}
+
+/** Runs `fn` on `backend` with tensors made from `inputs`; returns the outputs' values. */
+async function valuesOn(backend: 'wasm' | 'webgpu', inputs: Arr[], fn: (...xs: tf.Tensor[]) => tf.Tensor[]): Promise<Float32Array[]> {
+  return withBackend(backend, async () => {
+    const xs = inputs.map((a) => tf.tensor(a.data, a.shape));
+    const outs = fn(...xs);
+    const vals = await Promise.all(outs.map(async (t) => (await t.data()) as Float32Array));
+    tf.dispose([...xs, ...outs]);
+    return vals;
+  });
+}
+
+// The plain formulas of src/model/ops.ts (there, wasm takes its own fused kernels instead).
+function plainGelu(x: tf.Tensor): tf.Tensor {
+  const c = 2 * Math.sqrt(2 / Math.PI);
+  return tf.mul(x, tf.sigmoid(tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c)));
+}
+function plainLayerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
+  it('are registered and active on webgpu only', TIMEOUT, async () => {
+    assert.ok(tf.getKernel(ADAMW_KERNEL, 'webgpu') != null);
+    assert.ok(tf.getKernel(SUM_SQUARES_KERNEL, 'webgpu') != null);
+    assert.equal(await withBackend('webgpu', () => webgpuFusedAvailable()), true);
+    assert.equal(await withBackend('wasm', () => webgpuFusedAvailable()), false);
+  });
+
+  it('GELU: forward and gradient', TIMEOUT, async () => {
+    for (const shape of [[3, 5, 7], [1000], [2, 64]]) {
+      const x = randn(11, shape, 2);
+      const dy = randn(12, shape);
+      const f = (fwd: (x: tf.Tensor) => tf.Tensor) => (xt: tf.Tensor, dyt: tf.Tensor) => {
+        const y = fwd(xt);
+        const dx = tf.grad((z: tf.Tensor) => fwd(z))(xt, dyt);
+        return [y, dx];
+      };
+      const [yRef, dxRef] = await valuesOn('wasm', [x, dy], f(plainGelu));
+      const [y, dx] = await valuesOn('webgpu', [x, dy], f(fusedGelu));
+      assertClose(y!, yRef!, 1e-6, 1e-5, `gelu ${shape}`);
+      assertClose(dx!, dxRef!, 1e-5, 1e-4, `gelu grad ${shape}`);
+    }
+  });
+
+  it('LayerNorm: forward and gradients for x, g, b (rows < D and rows > D)', TIMEOUT, async () => {
+    for (const shape of [[2, 3, 40], [70, 8], [5, 33]]) {
+      const d = shape[shape.length - 1]!;
+      const x = randn(21, shape, 3);
+      const g = randn(22, [d]);
+      const b = randn(23, [d]);
+      const dy = randn(24, shape);
+      const eps = 1e-5;
+      const f = (ln: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number) => tf.Tensor) =>
+        (xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor, dyt: tf.Tensor) => {
+          const y = ln(xt, gt, bt, eps);
+          const grads = tf.grads((a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => ln(a, c, e, eps))([xt, gt, bt], dyt);
+          return [y, ...grads];
+        };
+      const ref = await valuesOn('wasm', [x, g, b, dy], f(plainLayerNorm));
+      const got = await valuesOn('webgpu', [x, g, b, dy], f(fusedLayerNorm));
+      ['y', 'dx', 'dg', 'db'].forEach((name, i) => assertClose(got[i]!, ref[i]!, 2e-5, 1e-4, `layerNorm ${name} ${shape}`));
+    }
+  });
+
+  it('global gradient norm: chunks of six, sizes across the workgroup width', TIMEOUT, async () => {
+    const shapes = [[3], [300, 2], [1], [17, 17], [5], [1000], [7, 3], [2], [64, 9], [11], [4, 4, 4], [513], [9]];
+    const grads = shapes.map((s, i) => randn(30 + i, s));
+    const plain = (...gs: tf.Tensor[]) => [tf.sqrt(gs.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b)))];
+    const [ref] = await valuesOn('wasm', grads, plain);
+    for (const n of [1, 6, 7, 13]) {
+      const [refN] = await valuesOn('wasm', grads.slice(0, n), plain);
+      const [got] = await valuesOn('webgpu', grads.slice(0, n), (...gs) => [fusedGlobalNorm(gs)]);
+      assertClose(got!, refN!, 0, 1e-6, `norm of ${n}`);
+    }
+    const [viaTrainer] = await valuesOn('webgpu', grads, (...gs) => [globalGradNorm(gs)]);
+    assertClose(viaTrainer!, ref!, 0, 1e-6, 'globalGradNorm on webgpu');
+  });
+
+  it('AdamW: five steps with clipping, weight decay on matrices only, match the plain path on wasm', TIMEOUT, async () => {
+    const shapes: Record<string, number[]> = { w: [5, 7], b: [7], cube: [3, 2, 4], s: [] };
+    const run = (backend: 'wasm' | 'webgpu') =>
+      withBackend(backend, async () => {
+        const params: Record<string, tf.Variable> = {};
+        Object.entries(shapes).forEach(([n, s], i) => (params[n] = tf.variable(tf.tensor(randn(40 + i, s, 0.5).data, s))));
+        // a second variable on the same buffer: the update must not write through to it
+        const twin = tf.variable(params['w']!.clone(), false);
+        const opt = new AdamW({ weightDecay: 0.3 });
+        for (let step = 0; step < 5; step++) {
+          const grads: Record<string, tf.Tensor> = {};
+          Object.entries(shapes).forEach(([n, s], i) => (grads[n] = tf.tensor(randn(100 * step + i, s).data, s)));
+          opt.apply(params, grads, 0.01 * (step + 1), step % 2 ? 0.25 : 1);
+          tf.dispose(Object.values(grads));
+        }
+        const out: Record<string, Float32Array> = {};
+        for (const [n, v] of Object.entries(params)) out[n] = (await v.data()) as Float32Array;
+        out['twin'] = (await twin.data()) as Float32Array;
+        opt.dispose();
+        tf.dispose([...Object.values(params), twin]);
+        return out;
+      });
+    const ref = await run('wasm');
+    const got = await run('webgpu');
+    for (const n of Object.keys(ref)) assertClose(got[n]!, ref[n]!, 1e-6, 1e-5, `AdamW ${n}`);
+    // the twin kept the initial values
+    assertClose(got['twin']!, randn(40, [5, 7], 0.5).data, 0, 0, 'twin of w');
+  });
+});
+
+describe('GPT training on webgpu with the fused kernels', () => {
+  const cfg = gptConfig('nano', { vocabSize: 40, blockSize: 12 });
+  const rng = createRng(7);
+  const batch: TokenBatch = {
+    tokens: Int32Array.from({ length: 3 * 12 }, () => rng.int(40)),
+    lossMask: Float32Array.from({ length: 3 * 12 }, (_, i) => (i % 12 === 0 ? 0 : 1)),
+    shape: [3, 12],
+  };
+
+  /** Kernel names of one training step (tf.profile), after `warm` steps; tensor counts around `steps` more. */
+  async function stepOnWebGPU(steps: number): Promise<{ names: Set<string>; tensorDelta: number; loss: number }> {
+    return withBackend('webgpu', async () => {
+      const model = createGPT(cfg, { rng: createRng(3) });
+      const opt = new AdamW();
+      const spec = { params: model.params, loss: (b: TokenBatch) => lmLoss(model, b) };
+      let loss = 0;
+      loss = (await trainStep(spec, batch, 0, 1e-3, opt, 0.5)).loss; // creates the moment variables
+      const before = tf.memory().numTensors;
+      for (let s = 1; s <= steps; s++) loss = (await trainStep(spec, batch, s, 1e-3, opt, 0.5)).loss;
+      const tensorDelta = tf.memory().numTensors - before;
+      const prof = await tf.profile(async () => {
+        await trainStep(spec, batch, steps + 1, 1e-3, opt, 0.5);
+      });
+      opt.dispose();
+      model.dispose();
+      return { names: new Set(prof.kernels.map((k) => k.name)), tensorDelta, loss };
+    });
+  }
+
+  it('uses the fused kernels and keeps the tensor count flat over repeated steps', TIMEOUT, async () => {
+    const { names, tensorDelta, loss } = await stepOnWebGPU(4);
+    assert.ok(Number.isFinite(loss));
+    assert.equal(tensorDelta, 0, 'tensors leaked per step');
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad']) {
+      assert.ok(names.has(k), `${k} not used in a training step`);
+    }
+  });
+
+  it(`${WEBGPU_FUSED_ENV}=0 runs the plain ops`, TIMEOUT, async () => {
+    const saved = process.env[WEBGPU_FUSED_ENV];
+    process.env[WEBGPU_FUSED_ENV] = '0';
+    try {
+      const { names, tensorDelta } = await stepOnWebGPU(1);
+      assert.equal(tensorDelta, 0);
+      assert.deepEqual([...names].filter((n) => n.startsWith('SafeAlign')), []);
+    } finally {
+      if (saved === undefined) delete process.env[WEBGPU_FUSED_ENV];
+      else process.env[WEBGPU_FUSED_ENV] = saved;
+    }
+  });
+});

@@ -6,7 +6,8 @@
  * and tfjs's own matMul gradient asks for exactly those transposes (dA = dY B^T, dB = A^T dY).
  * `matmul` therefore has a custom gradient that transposes explicitly on the CPU backends. On
  * webgpu (and tfjs-node) transposed matmuls are cheap and an explicit transpose is one more
- * dispatch, so there it keeps the transpose flags.
+ * dispatch, so there it keeps the transpose flags. On webgpu, `linear` adds the bias inside the
+ * matmul shader (tf.fused.matMul) unless SAFE_ALIGN_WEBGPU_FUSED=0.
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedGelu, fusedLayerNorm, fusedOpsAvailable } from '../backend/wasm-kernels/fused.js';
@@ -80,6 +81,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor 
   const x2 = x.reshape([-1, din]); // [N, Din]
   let y: tf.Tensor;
   if (bias && explicitTranspose()) y = affineExplicit(x2, w, bias);
+  else if (bias && webgpuFusedAvailable()) y = tf.fused.matMul({ a: x2, b: w, bias }); // bias added in the matmul shader: one dispatch
   else {
     y = matmul(x2, w); // [N, Dout]
     if (bias) y = tf.add(y, bias);

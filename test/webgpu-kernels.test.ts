@@ -1,7 +1,7 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm) on Dawn (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on
- * seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
+ * LayerNorm, attention head split) on Dawn (Mesa llvmpipe on a CPU-only machine) against the
+ * plain tfjs ops on wasm, on seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
  * and weight decay on matrices only; then a GPT training step on webgpu uses them, leaves the
  * tensor count flat, and SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu
  * cannot start.
@@ -16,6 +16,7 @@ import {
   SUM_SQUARES_KERNEL,
   WEBGPU_FUSED_ENV,
   fusedGlobalNorm,
+  fusedSplitHeads,
   webgpuFusedAvailable,
 } from '../src/backend/webgpu-kernels/index.js';
 import { createRng } from '../src/util/rng.js';
@@ -123,6 +124,38 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
+  it('attention head split with and without a KV cache: values and gradients', TIMEOUT, async () => {
+    const [b, t, h, hs] = [2, 5, 3, 4];
+    const d = h * hs;
+    for (const tp of [0, 4]) {
+      const qkv = randn(51, [b, t, 3 * d]);
+      const pk = randn(52, [b, h, tp, hs]);
+      const pv = randn(53, [b, h, tp, hs]);
+      const wq = randn(54, [b, h, t, hs]);
+      const wk = randn(55, [b, h, tp + t, hs]);
+      const wv = randn(56, [b, h, tp + t, hs]);
+      const plain = (x: tf.Tensor, k0: tf.Tensor, v0: tf.Tensor): tf.Tensor[] => {
+        const heads = (z: tf.Tensor) => tf.transpose(z.reshape([b, t, h, hs]), [0, 2, 1, 3]);
+        const [q, k, v] = tf.split(x, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor];
+        return tp > 0 ? [heads(q), tf.concat([k0, heads(k)], 2), tf.concat([v0, heads(v)], 2)] : [heads(q), heads(k), heads(v)];
+      };
+      const fused = (x: tf.Tensor, k0: tf.Tensor, v0: tf.Tensor): tf.Tensor[] => fusedSplitHeads(x, h, tp > 0 ? { keys: k0, values: v0 } : null);
+      const f = (split: typeof plain) => (x: tf.Tensor, k0: tf.Tensor, v0: tf.Tensor, a: tf.Tensor, c: tf.Tensor, e: tf.Tensor) => {
+        const outs = split(x, k0, v0);
+        const loss = (xx: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => {
+          const [q, k, v] = split(xx, kk, vv);
+          return tf.addN([tf.sum(tf.mul(q!, a)), tf.sum(tf.mul(k!, c)), tf.sum(tf.mul(v!, e))]) as tf.Scalar;
+        };
+        const grads = tp > 0 ? tf.grads(loss)([x, k0, v0]) : [tf.grad((xx: tf.Tensor) => loss(xx, k0, v0))(x)];
+        return [...outs, ...grads];
+      };
+      const ref = await valuesOn('wasm', [qkv, pk, pv, wq, wk, wv], f(plain));
+      const got = await valuesOn('webgpu', [qkv, pk, pv, wq, wk, wv], f(fused));
+      assert.equal(got.length, ref.length);
+      ref.forEach((r, i) => assertClose(got[i]!, r, 1e-6, 1e-6, `split heads tp=${tp} output ${i}`));
+    }
+  });
+
   it('global gradient norm: chunks of six, sizes across the workgroup width', TIMEOUT, async () => {
     const shapes = [[3], [300, 2], [1], [17, 17], [5], [1000], [7, 3], [2], [64, 9], [11], [4, 4, 4], [513], [9]];
     const grads = shapes.map((s, i) => randn(30 + i, s));
@@ -200,7 +233,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     const { names, tensorDelta, loss } = await stepOnWebGPU(4);
     assert.ok(Number.isFinite(loss));
     assert.equal(tensorDelta, 0, 'tensors leaked per step');
-    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad']) {
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
   });
@@ -211,7 +244,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     try {
       const { names, tensorDelta } = await stepOnWebGPU(1);
       assert.equal(tensorDelta, 0);
-      assert.deepEqual([...names].filter((n) => n.startsWith('SafeAlign')), []);
+      assert.deepEqual([...names].filter((n) => n.startsWith('SafeAlign') || n === '_FusedMatMul'), []);
     } finally {
       if (saved === undefined) delete process.env[WEBGPU_FUSED_ENV];
       else process.env[WEBGPU_FUSED_ENV] = saved;

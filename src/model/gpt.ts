@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import type { GPTConfig } from './config.js';
+import { fusedSplitHeads, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
@@ -166,6 +167,24 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
     tf.transpose(x.reshape([b, t, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
 
   /**
+   * q [B, H, T, hs] and k, v [B, H, Tk, hs] from the fused projection qkv [B, T, 3D], the cached
+   * keys and values (if any) first. One dispatch on webgpu (webgpu-kernels/heads.ts); elsewhere a
+   * split, three transposes and two concats.
+   */
+  function headsOf(qkv: tf.Tensor, b: number, t: number, cached: { keys: tf.Tensor4D; values: tf.Tensor4D } | null): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+    if (webgpuFusedAvailable()) return fusedSplitHeads(qkv, nh, cached);
+    const [q, k, v] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, T, D] each
+    const qh = splitHeads(q, b, t);
+    let kh = splitHeads(k, b, t);
+    let vh = splitHeads(v, b, t);
+    if (cached) {
+      kh = tf.concat([cached.keys, kh], 2); // [B, H, Tk, hs]
+      vh = tf.concat([cached.values, vh], 2);
+    }
+    return [qh, kh, vh];
+  }
+
+  /**
    * The trunk: embeddings, blocks, ln_f. tokens [B, Tq] at positions [B, Tq]; attends to cached
    * keys plus its own. Returns hidden [B, Tq, D] and the keys/values of every layer.
    */
@@ -187,14 +206,7 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
       // --- causal self-attention ---
       const h1 = layerNorm(x, P(p + 'ln_1.weight'), P(p + 'ln_1.bias'), c.layerNormEps);
       const qkv = linear(h1, P(p + 'attn.c_attn.weight'), P(p + 'attn.c_attn.bias')); // [B, T, 3D]
-      const [q, k, v] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, T, D] each
-      const qh = splitHeads(q, b, t);
-      let kh = splitHeads(k, b, t);
-      let vh = splitHeads(v, b, t);
-      if (past) {
-        kh = tf.concat([past.keys[i]!, kh], 2); // [B, H, Tk, hs]
-        vh = tf.concat([past.values[i]!, vh], 2);
-      }
+      const [qh, kh, vh] = headsOf(qkv, b, t, past ? { keys: past.keys[i]!, values: past.values[i]! } : null); // [B, H, T|Tk, hs]
       keys.push(kh);
       values.push(vh);
       const att = tf.softmax(tf.add(tf.mul(matmulTransposeB(qh, kh), scale), bias)); // [B, H, T, Tk]

@@ -1,7 +1,8 @@
 /**
  * Fused kernels for tfjs's webgpu backend (issue #9: fewer dispatches per training step and per
  * sampled token): AdamW in one dispatch per variable, the global gradient norm in one dispatch per
- * six gradients, GELU and LayerNorm in one dispatch each way. See docs/backends.md, "Dispatch
+ * six gradients, GELU and LayerNorm in one dispatch each way, attention's head split with the
+ * KV-cache append in one. See docs/backends.md, "Dispatch
  * overhead on webgpu".
  *
  * `registerWebGPUKernels()` (called by initWebGPUNode) registers them for 'webgpu';
@@ -12,11 +13,13 @@ import * as tf from '@tensorflow/tfjs';
 import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../wasm-kernels/fused.js';
 import { ADAMW_KERNEL, adamwKernel } from './adamw.js';
 import { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
+import { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_GRADIENT, SPLIT_HEADS_KERNEL, splitHeadsGradKernel, splitHeadsKernel } from './heads.js';
 import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
 import type { KernelArgs } from './program.js';
 
 export { ADAMW_KERNEL, fusedAdamWStep, type AdamWStepAttrs } from './adamw.js';
 export { SUM_SQUARES_KERNEL, SUM_SQUARES_PER_DISPATCH, fusedGlobalNorm } from './norm.js';
+export { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_KERNEL, fusedSplitHeads } from './heads.js';
 export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
 
 /** Set to '0' to run the plain tfjs ops on webgpu instead of the fused kernels. */
@@ -30,6 +33,8 @@ export const WEBGPU_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.Te
   [GELU_GRAD_KERNEL]: geluGradWebGPU,
   [LAYER_NORM_KERNEL]: layerNormWebGPU,
   [LAYER_NORM_GRAD_KERNEL]: layerNormGradWebGPU,
+  [SPLIT_HEADS_KERNEL]: splitHeadsKernel,
+  [SPLIT_HEADS_GRAD_KERNEL]: splitHeadsGradKernel,
 });
 
 /** Registers the fused kernels for 'webgpu' (idempotent). */
@@ -39,6 +44,7 @@ export function registerWebGPUKernels(): void {
       tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: fn as unknown as tf.KernelFunc });
     }
   }
+  if (tf.getGradient(SPLIT_HEADS_KERNEL) == null) tf.registerGradient(SPLIT_HEADS_GRADIENT);
 }
 
 /** False when SAFE_ALIGN_WEBGPU_FUSED=0 (read at every call, so tests can switch it). */

@@ -156,12 +156,13 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
-  it('global gradient norm: chunks of six, sizes across the workgroup width', TIMEOUT, async () => {
-    const shapes = [[3], [300, 2], [1], [17, 17], [5], [1000], [7, 3], [2], [64, 9], [11], [4, 4, 4], [513], [9]];
+  it('global gradient norm: one and several dispatches, sizes across the workgroup width', TIMEOUT, async () => {
+    const base = [[3], [300, 2], [1], [17, 17], [5], [1000], [7, 3], [2], [64, 9], [11], [4, 4, 4], [513], [9]];
+    const shapes = [...base, ...base, [6], [257], [255], [31]]; // 30: more than two dispatches even at 14 per dispatch
     const grads = shapes.map((s, i) => randn(30 + i, s));
     const plain = (...gs: tf.Tensor[]) => [tf.sqrt(gs.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b)))];
     const [ref] = await valuesOn('wasm', grads, plain);
-    for (const n of [1, 6, 7, 13]) {
+    for (const n of [1, 6, 7, 13, 14, 15, 29, 30]) {
       const [refN] = await valuesOn('wasm', grads.slice(0, n), plain);
       const [got] = await valuesOn('webgpu', grads.slice(0, n), (...gs) => [fusedGlobalNorm(gs)]);
       assertClose(got!, refN!, 0, 1e-6, `norm of ${n}`);
@@ -171,7 +172,8 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
   });
 
   it('AdamW: five steps with clipping, weight decay on matrices only, match the plain path on wasm', TIMEOUT, async () => {
-    const shapes: Record<string, number[]> = { w: [5, 7], b: [7], cube: [3, 2, 4], s: [] };
+    // five variables: on a device with 16 storage buffers per shader, dispatches of two, two and one
+    const shapes: Record<string, number[]> = { w: [5, 7], b: [7], cube: [3, 2, 4], s: [], big: [130, 3] };
     const run = (backend: 'wasm' | 'webgpu') =>
       withBackend(backend, async () => {
         const params: Record<string, tf.Variable> = {};

@@ -111,7 +111,7 @@ export function trainerConfig(overrides?: Partial<TrainerConfig>): TrainerConfig
 
 /**
  * Global gradient norm sqrt(sum over all gradients of sum g^2), the quantity clipped below
- * (nanoGPT's clip_grad_norm_). On webgpu one fused dispatch per six gradients
+ * (nanoGPT's clip_grad_norm_). On webgpu one fused dispatch per 6-14 gradients
  * (src/backend/webgpu-kernels/norm.ts); elsewhere a Square and a Sum per gradient and a chain of
  * adds (not addN: webgpu limits a shader to 16 storage buffers). Caller disposes.
  */

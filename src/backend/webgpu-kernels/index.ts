@@ -1,9 +1,9 @@
 /**
  * Fused kernels for tfjs's webgpu backend (issue #9: fewer dispatches per training step and per
- * sampled token): AdamW in one dispatch per variable, the global gradient norm in one dispatch per
- * six gradients, GELU and LayerNorm in one dispatch each way, attention's head split with the
- * KV-cache append in one. See docs/backends.md, "Dispatch
- * overhead on webgpu".
+ * sampled token): AdamW in one dispatch per variable (or per 2-4 variables where the device
+ * allows), the global gradient norm in one dispatch per 6-14 gradients, GELU and LayerNorm in one
+ * dispatch each way, attention's head split with the KV-cache append in one. See
+ * docs/backends.md, "Dispatch overhead on webgpu".
  *
  * `registerWebGPUKernels()` (called by initWebGPUNode) registers them for 'webgpu';
  * `webgpuFusedAvailable()` is what callers check: the webgpu backend is active, the kernels are
@@ -17,8 +17,8 @@ import { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_GRADIENT, SPLIT_HEADS_KERNEL, spli
 import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
 import type { KernelArgs } from './program.js';
 
-export { ADAMW_KERNEL, fusedAdamWStep, type AdamWStepAttrs } from './adamw.js';
-export { SUM_SQUARES_KERNEL, SUM_SQUARES_PER_DISPATCH, fusedGlobalNorm } from './norm.js';
+export { ADAMW_BUFFERS_PER_VARIABLE, ADAMW_KERNEL, adamwVariablesPerDispatch, fusedAdamWStep, type AdamWSlot, type AdamWStepAttrs } from './adamw.js';
+export { SUM_SQUARES_KERNEL, SUM_SQUARES_MAX_PER_DISPATCH, fusedGlobalNorm, sumSquaresPerDispatch } from './norm.js';
 export { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_KERNEL, fusedSplitHeads } from './heads.js';
 export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
 

@@ -1,9 +1,9 @@
 /**
  * The global gradient norm ||g|| = sqrt(sum_i sum_j g_ij^2) (the quantity nanoGPT's
- * clip_grad_norm_ clips) in ceil(n / 6) webgpu dispatches for n gradients, instead of a Square, a
- * Sum and an Add per gradient: each dispatch adds the squares of up to six gradients to the running
- * total of the previous one (8 storage buffers at most, WebGPU's guaranteed minimum), the last one
- * takes the square root. One workgroup of 256 invocations per dispatch: each sums a strided
+ * clip_grad_norm_ clips) in ceil(n / k) webgpu dispatches for n gradients, instead of a Square, a
+ * Sum and an Add per gradient: each dispatch adds the squares of up to k gradients to the running
+ * total of the previous one, the last one takes the square root. k = the device's storage buffers
+ * per shader - 2 (the running total and the output), at most 14: 6 with WebGPU's guaranteed 8. One workgroup of 256 invocations per dispatch: each sums a strided
  * slice, then a tree reduction in workgroup memory.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -13,8 +13,15 @@ const SOURCE = 'src/backend/webgpu-kernels/norm.ts';
 
 export const SUM_SQUARES_KERNEL = 'SafeAlignSumSquares';
 
-/** Gradients per dispatch (plus the running total and the output: 8 storage buffers). */
-export const SUM_SQUARES_PER_DISPATCH = 6;
+/** Most gradients per dispatch (16 storage buffers with the running total and the output). */
+export const SUM_SQUARES_MAX_PER_DISPATCH = 14;
+
+/** Gradients per dispatch on the active webgpu device. */
+export function sumSquaresPerDispatch(): number {
+  const limits = (tf.backend() as unknown as { device?: GPUDevice }).device?.limits;
+  const buffers = limits?.maxStorageBuffersPerShaderStage ?? 8;
+  return Math.max(1, Math.min(SUM_SQUARES_MAX_PER_DISPATCH, buffers - 2));
+}
 
 const WG = 256;
 
@@ -56,8 +63,9 @@ export function sumSquaresKernel(args: KernelArgs): tf.TensorInfo {
     .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
     .map((name) => args.inputs[name]!);
   const k = inputs.length;
-  if (k === 0 || k > SUM_SQUARES_PER_DISPATCH + 1 || (!hasTotal && k > SUM_SQUARES_PER_DISPATCH)) {
-    throw new Error(`${SOURCE}: ${SUM_SQUARES_KERNEL}: ${k} inputs (at most ${SUM_SQUARES_PER_DISPATCH} gradients plus a running total)`);
+  const most = SUM_SQUARES_MAX_PER_DISPATCH;
+  if (k === 0 || k > most + 1 || (!hasTotal && k > most)) {
+    throw new Error(`${SOURCE}: ${SUM_SQUARES_KERNEL}: ${k} inputs (at most ${most} gradients plus a running total)`);
   }
   for (const t of inputs) {
     if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${SUM_SQUARES_KERNEL}: inputs must be float32, got ${t.dtype}`);
@@ -75,21 +83,22 @@ export function sumSquaresKernel(args: KernelArgs): tf.TensorInfo {
   return out!;
 }
 
-/** ||grads|| as a scalar in ceil(n / 6) dispatches (webgpu only). Empty list: 0. Caller disposes. */
+/** ||grads|| as a scalar in ceil(n / sumSquaresPerDispatch()) dispatches (webgpu only). Empty list: 0. Caller disposes. */
 export function fusedGlobalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
   if (tf.getKernel(SUM_SQUARES_KERNEL, tf.getBackend()) == null) {
     throw new Error(`${SOURCE}: fusedGlobalNorm: no ${SUM_SQUARES_KERNEL} kernel on backend '${tf.getBackend()}' (webgpu only)`);
   }
   const nonEmpty = grads.filter((g) => g.size > 0);
   if (nonEmpty.length === 0) return tf.scalar(0);
+  const per = sumSquaresPerDispatch();
   return tf.tidy(() => {
     let total: tf.Tensor | null = null;
-    for (let at = 0; at < nonEmpty.length; at += SUM_SQUARES_PER_DISPATCH) {
-      const chunk = nonEmpty.slice(at, at + SUM_SQUARES_PER_DISPATCH);
+    for (let at = 0; at < nonEmpty.length; at += per) {
+      const chunk = nonEmpty.slice(at, at + per);
       const list = total ? [total, ...chunk] : chunk;
       const inputs: tf.NamedTensorMap = {};
       list.forEach((t, j) => (inputs[`t${j}`] = t));
-      const last = at + SUM_SQUARES_PER_DISPATCH >= nonEmpty.length;
+      const last = at + per >= nonEmpty.length;
       total = tf.engine().runKernel(SUM_SQUARES_KERNEL, inputs, { hasTotal: total !== null, takeSqrt: last }) as tf.Tensor;
     }
     return total as tf.Scalar;

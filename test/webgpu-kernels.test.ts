@@ -1,10 +1,10 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm, attention head split) on Dawn (Mesa llvmpipe on a CPU-only machine) against the
- * plain tfjs ops on wasm, on seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
- * and weight decay on matrices only; then a GPT training step on webgpu uses them, leaves the
- * tensor count flat, and SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu
- * cannot start.
+ * LayerNorm, attention head split, token log-probabilities) on Dawn (Mesa llvmpipe on a CPU-only
+ * machine) against the plain tfjs ops on wasm, on seeded random data with odd sizes: forward
+ * values, gradients, several AdamW steps with clipping and weight decay on matrices only; then a
+ * GPT training step on webgpu uses them, leaves the tensor count flat, and
+ * SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu cannot start.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,10 +17,12 @@ import {
   WEBGPU_FUSED_ENV,
   fusedGlobalNorm,
   fusedSplitHeads,
+  fusedTokenLogProbs,
   webgpuFusedAvailable,
 } from '../src/backend/webgpu-kernels/index.js';
 import { createRng } from '../src/util/rng.js';
 import { gptConfig } from '../src/model/config.js';
+import { takeLast } from '../src/model/ops.js';
 import { createGPT } from '../src/model/gpt.js';
 import { lmLoss, type TokenBatch } from '../src/train/lm.js';
 import { AdamW } from '../src/train/adamw.js';
@@ -156,6 +158,34 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
+  it('token log-probabilities: values and gradient in the logits', TIMEOUT, async () => {
+    const [b, t, v] = [3, 7, 50];
+    const logits = randn(61, [b, t, v], 3);
+    const rng = createRng(62);
+    const tokens = Int32Array.from({ length: b * t }, () => rng.int(v));
+    const dy = randn(63, [b, t]);
+    const run = (backend: 'wasm' | 'webgpu', f: (x: tf.Tensor3D, tok: tf.Tensor2D) => tf.Tensor) =>
+      withBackend(backend, async () => {
+        const x = tf.tensor3d(logits.data, [b, t, v]);
+        const tok = tf.tensor2d(tokens, [b, t], 'int32');
+        const d = tf.tensor2d(dy.data, [b, t]);
+        const y = f(x, tok);
+        const dx = tf.grad((z: tf.Tensor) => f(z as tf.Tensor3D, tok))(x, d);
+        const out = [(await y.data()) as Float32Array, (await dx.data()) as Float32Array];
+        tf.dispose([x, tok, d, y, dx]);
+        return out;
+      });
+    // gpt.ts sequenceLogProbs's plain path (without the mask)
+    const plain = (x: tf.Tensor3D, tok: tf.Tensor2D): tf.Tensor => {
+      const lp = takeLast(tf.logSoftmax(x.slice([0, 0, 0], [b, t - 1, v])) as tf.Tensor3D, tok.slice([0, 1], [b, t - 1]) as tf.Tensor2D);
+      return tf.concat([tf.zeros([b, 1]), lp], 1);
+    };
+    const [yRef, dxRef] = await run('wasm', plain);
+    const [y, dx] = await run('webgpu', fusedTokenLogProbs);
+    assertClose(y!, yRef!, 1e-5, 1e-5, 'token log-probs');
+    assertClose(dx!, dxRef!, 1e-6, 1e-5, 'token log-probs grad');
+  });
+
   it('global gradient norm: one and several dispatches, sizes across the workgroup width', TIMEOUT, async () => {
     const base = [[3], [300, 2], [1], [17, 17], [5], [1000], [7, 3], [2], [64, 9], [11], [4, 4, 4], [513], [9]];
     const shapes = [...base, ...base, [6], [257], [255], [31]]; // 30: more than two dispatches even at 14 per dispatch
@@ -235,7 +265,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     const { names, tensorDelta, loss } = await stepOnWebGPU(4);
     assert.ok(Number.isFinite(loss));
     assert.equal(tensorDelta, 0, 'tensors leaked per step');
-    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', '_FusedMatMul']) {
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
   });

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import type { GPTConfig } from './config.js';
-import { fusedSplitHeads, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
+import { fusedSplitHeads, fusedTokenLogProbs, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
@@ -259,6 +259,10 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
   function sequenceLogProbs(tokens: tf.Tensor2D, mask: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor2D {
     const [b, t] = tokens.shape;
     return tf.tidy(() => {
+      if (webgpuFusedAvailable()) {
+        // one dispatch each way (webgpu-kernels/logprobs.ts): the same numbers as below
+        return tf.mul(fusedTokenLogProbs(logits(tokens, attentionMask), tokens), tf.cast(mask, 'float32')) as tf.Tensor2D;
+      }
       const lg = logits(tokens, attentionMask).slice([0, 0, 0], [b, t - 1, c.vocabSize]); // [B, T-1, V]
       const targets = tokens.slice([0, 1], [b, t - 1]) as tf.Tensor2D; // [B, T-1]
       const lp = takeLast(tf.logSoftmax(lg) as tf.Tensor3D, targets); // [B, T-1]

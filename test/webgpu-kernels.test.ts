@@ -1,7 +1,7 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm, attention head split, token log-probabilities) on Dawn (Mesa llvmpipe on a CPU-only
- * machine) against the plain tfjs ops on wasm, on seeded random data with odd sizes: forward
+ * LayerNorm, attention head split and softmax, token log-probabilities) on Dawn (Mesa llvmpipe on
+ * a CPU-only machine) against the plain tfjs ops on wasm, on seeded random data with odd sizes: forward
  * values, gradients, several AdamW steps with clipping and weight decay on matrices only; then a
  * GPT training step on webgpu uses them, leaves the tensor count flat, and
  * SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu cannot start.
@@ -16,6 +16,7 @@ import {
   SUM_SQUARES_KERNEL,
   WEBGPU_FUSED_ENV,
   fusedGlobalNorm,
+  fusedAttentionSoftmax,
   fusedSplitHeads,
   fusedTokenLogProbs,
   webgpuFusedAvailable,
@@ -158,6 +159,27 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
+  it('attention softmax with scale and a causal/padding bias (1 or B rows): values and gradient', TIMEOUT, async () => {
+    const [b, h, tq, tk] = [2, 3, 4, 9];
+    const scores = randn(71, [b, h, tq, tk], 2);
+    const dy = randn(72, [b, h, tq, tk]);
+    for (const rows of [1, b]) {
+      const bias = { data: new Float32Array(rows * tq * tk), shape: [rows, 1, tq, tk] };
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < tq; i++) for (let j = 0; j < tk; j++) bias.data[(r * tq + i) * tk + j] = j <= tk - tq + i && !(r === 1 && j === 0) ? 0 : -1e9;
+      }
+      const f = (sm: (x: tf.Tensor4D, m: tf.Tensor4D) => tf.Tensor) => (x: tf.Tensor, m: tf.Tensor, d: tf.Tensor) => [
+        sm(x as tf.Tensor4D, m as tf.Tensor4D),
+        tf.grad((z: tf.Tensor) => sm(z as tf.Tensor4D, m as tf.Tensor4D))(x, d),
+      ];
+      const scale = 0.37;
+      const ref = await valuesOn('wasm', [scores, bias, dy], f((x, m) => tf.softmax(tf.add(tf.mul(x, scale), m))));
+      const got = await valuesOn('webgpu', [scores, bias, dy], f((x, m) => fusedAttentionSoftmax(x, m, scale)));
+      assertClose(got[0]!, ref[0]!, 1e-6, 1e-5, `attention softmax, bias rows ${rows}`);
+      assertClose(got[1]!, ref[1]!, 1e-6, 1e-5, `attention softmax grad, bias rows ${rows}`);
+    }
+  });
+
   it('token log-probabilities: values and gradient in the logits', TIMEOUT, async () => {
     const [b, t, v] = [3, 7, 50];
     const logits = randn(61, [b, t, v], 3);
@@ -265,7 +287,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     const { names, tensorDelta, loss } = await stepOnWebGPU(4);
     assert.ok(Number.isFinite(loss));
     assert.equal(tensorDelta, 0, 'tensors leaked per step');
-    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', '_FusedMatMul']) {
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
   });

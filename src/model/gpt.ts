@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import type { GPTConfig } from './config.js';
-import { fusedSplitHeads, fusedTokenLogProbs, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
+import { fusedAttentionSoftmax, fusedSplitHeads, fusedTokenLogProbs, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
@@ -209,7 +209,8 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
       const [qh, kh, vh] = headsOf(qkv, b, t, past ? { keys: past.keys[i]!, values: past.values[i]! } : null); // [B, H, T|Tk, hs]
       keys.push(kh);
       values.push(vh);
-      const att = tf.softmax(tf.add(tf.mul(matmulTransposeB(qh, kh), scale), bias)); // [B, H, T, Tk]
+      const scores = matmulTransposeB(qh, kh) as tf.Tensor4D; // [B, H, T, Tk]
+      const att = webgpuFusedAvailable() ? fusedAttentionSoftmax(scores, bias, scale) : tf.softmax(tf.add(tf.mul(scores, scale), bias));
       const y = tf.transpose(matmul(att, vh), [0, 2, 1, 3]).reshape([b, t, d]); // [B, T, D]
       x = tf.add(x, linear(y, P(p + 'attn.c_proj.weight'), P(p + 'attn.c_proj.bias')));
       // --- MLP ---

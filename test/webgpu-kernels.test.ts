@@ -1,9 +1,9 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm, attention head split and softmax, token log-probabilities) on Dawn (Mesa llvmpipe on
- * a CPU-only machine) against the plain tfjs ops on wasm, on seeded random data with odd sizes: forward
- * values, gradients, several AdamW steps with clipping and weight decay on matrices only; then a
- * GPT training step on webgpu uses them, leaves the tensor count flat, and
+ * LayerNorm, attention head split and softmax, token log-probabilities, linear's bias) on Dawn
+ * (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on seeded random data
+ * with odd sizes: forward values, gradients, several AdamW steps with clipping and weight decay on
+ * matrices only; then a GPT training step on webgpu uses them, leaves the tensor count flat, and
  * SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu cannot start.
  */
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +23,7 @@ import {
 } from '../src/backend/webgpu-kernels/index.js';
 import { createRng } from '../src/util/rng.js';
 import { gptConfig } from '../src/model/config.js';
-import { takeLast } from '../src/model/ops.js';
+import { linear, takeLast } from '../src/model/ops.js';
 import { createGPT } from '../src/model/gpt.js';
 import { lmLoss, type TokenBatch } from '../src/train/lm.js';
 import { AdamW } from '../src/train/adamw.js';
@@ -180,6 +180,20 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
+  it('linear layer (bias in the matmul shader, column-sum bias gradient): values and gradients', TIMEOUT, async () => {
+    const x = randn(81, [3, 70, 12]);
+    const w = randn(82, [12, 9]);
+    const bias = randn(83, [9]);
+    const dy = randn(84, [3, 70, 9]);
+    const f = (lin: (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => [
+      lin(a, b, c),
+      ...tf.grads((p: tf.Tensor, q: tf.Tensor, r: tf.Tensor) => lin(p, q, r))([a, b, c], d),
+    ];
+    const ref = await valuesOn('wasm', [x, w, bias, dy], f((a, b, c) => tf.add(tf.matMul(a.reshape([-1, 12]), b), c).reshape([3, 70, 9])));
+    const got = await valuesOn('webgpu', [x, w, bias, dy], f(linear));
+    ['y', 'dx', 'dw', 'db'].forEach((name, i) => assertClose(got[i]!, ref[i]!, 1e-5, 1e-5, `linear ${name}`));
+  });
+
   it('token log-probabilities: values and gradient in the logits', TIMEOUT, async () => {
     const [b, t, v] = [3, 7, 50];
     const logits = randn(61, [b, t, v], 3);
@@ -287,7 +301,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     const { names, tensorDelta, loss } = await stepOnWebGPU(4);
     assert.ok(Number.isFinite(loss));
     assert.equal(tensorDelta, 0, 'tensors leaked per step');
-    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', '_FusedMatMul']) {
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', 'SafeAlignColumnSum', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
   });

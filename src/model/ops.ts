@@ -7,11 +7,12 @@
  * `matmul` therefore has a custom gradient that transposes explicitly on the CPU backends. On
  * webgpu (and tfjs-node) transposed matmuls are cheap and an explicit transpose is one more
  * dispatch, so there it keeps the transpose flags. On webgpu, `linear` adds the bias inside the
- * matmul shader (tf.fused.matMul) unless SAFE_ALIGN_WEBGPU_FUSED=0.
+ * matmul shader (tf.fused.matMul) and sums its gradient in one dispatch, unless
+ * SAFE_ALIGN_WEBGPU_FUSED=0.
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedGelu, fusedLayerNorm, fusedOpsAvailable } from '../backend/wasm-kernels/fused.js';
-import { webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
+import { fusedColumnSum, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 
 /** Backends whose matmul is slow with transpose flags. */
 const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm', 'cpu']);
@@ -73,6 +74,24 @@ const affineExplicit = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[])
   };
 }) as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
+/**
+ * x @ W + bias on webgpu: the bias is added inside the matmul shader (tf.fused.matMul), and its
+ * gradient db = sum_rows dy is one column-sum dispatch instead of a transpose and a reduction;
+ * dx = dy W^T and dW = x^T dy keep the transpose flags (cheap on webgpu).
+ */
+const affineWebGPU = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.fused.matMul({ a: x, b: w, bias: b }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const dy2 = dy as tf.Tensor2D;
+      return [tf.matMul(dy2, ws, false, true), tf.matMul(xs, dy2, true, false), fusedColumnSum(dy2)];
+    },
+  };
+}) as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
 /** x @ W + bias on the last axis: x [..., Din], w [Din, Dout], bias [Dout] -> [..., Dout]. */
 export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   const din = x.shape[x.rank - 1]!;
@@ -81,7 +100,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor 
   const x2 = x.reshape([-1, din]); // [N, Din]
   let y: tf.Tensor;
   if (bias && explicitTranspose()) y = affineExplicit(x2, w, bias);
-  else if (bias && webgpuFusedAvailable()) y = tf.fused.matMul({ a: x2, b: w, bias }); // bias added in the matmul shader: one dispatch
+  else if (bias && webgpuFusedAvailable()) y = affineWebGPU(x2, w, bias);
   else {
     y = matmul(x2, w); // [N, Dout]
     if (bias) y = tf.add(y, bias);

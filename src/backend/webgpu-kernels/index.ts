@@ -3,7 +3,8 @@
  * sampled token): AdamW in one dispatch per variable (or per 2-4 variables where the device
  * allows), the global gradient norm in one dispatch per 6-14 gradients, GELU and LayerNorm in one
  * dispatch each way, attention's head split with the KV-cache append in one, attention's scaled
- * masked softmax and a sequence's token log-probabilities in one each way. See
+ * masked softmax and a sequence's token log-probabilities in one each way, a bias gradient in one.
+ * See
  * docs/backends.md, "Dispatch overhead on webgpu".
  *
  * `registerWebGPUKernels()` (called by initWebGPUNode) registers them for 'webgpu';
@@ -17,6 +18,7 @@ import { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from
 import { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_GRADIENT, SPLIT_HEADS_KERNEL, splitHeadsGradKernel, splitHeadsKernel } from './heads.js';
 import { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, tokenLogProbsGradKernel, tokenLogProbsKernel } from './logprobs.js';
 import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
+import { COLUMN_SUM_KERNEL, columnSumKernel } from './columns.js';
 import { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, attentionSoftmaxGradKernel, attentionSoftmaxKernel } from './softmax.js';
 import type { KernelArgs } from './program.js';
 
@@ -25,6 +27,7 @@ export { SUM_SQUARES_KERNEL, SUM_SQUARES_MAX_PER_DISPATCH, fusedGlobalNorm, sumS
 export { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_KERNEL, fusedSplitHeads } from './heads.js';
 export { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, fusedTokenLogProbs } from './logprobs.js';
 export { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, fusedAttentionSoftmax } from './softmax.js';
+export { COLUMN_SUM_KERNEL, fusedColumnSum } from './columns.js';
 export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
 
 /** Set to '0' to run the plain tfjs ops on webgpu instead of the fused kernels. */
@@ -44,6 +47,7 @@ export const WEBGPU_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.Te
   [TOKEN_LOG_PROBS_GRAD_KERNEL]: tokenLogProbsGradKernel,
   [ATTENTION_SOFTMAX_KERNEL]: attentionSoftmaxKernel,
   [ATTENTION_SOFTMAX_GRAD_KERNEL]: attentionSoftmaxGradKernel,
+  [COLUMN_SUM_KERNEL]: columnSumKernel,
 });
 
 /** Registers the fused kernels for 'webgpu' (idempotent). */

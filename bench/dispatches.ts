@@ -20,7 +20,7 @@ import { generate } from '../src/model/generate.js';
 import { lmLoss, type TokenBatch } from '../src/train/lm.js';
 import { AdamW } from '../src/train/adamw.js';
 import { trainStep } from '../src/train/trainer.js';
-import { median, SAMPLE_NEW, SAMPLE_PROMPT, timeIt } from './cases.js';
+import { dispatchCount, isScopeRecord, median, SAMPLE_NEW, SAMPLE_PROMPT, timeIt } from './cases.js';
 
 const SOURCE = 'bench/dispatches.ts';
 
@@ -51,26 +51,12 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-/** Counts the compute dispatches the webgpu backend records (0 on other backends). */
-function dispatchCounter(): { reset(): void; count(): number } {
-  const backend = tf.backend() as unknown as { recordAndSubmit?: (...args: unknown[]) => unknown };
-  let n = 0;
-  if (tf.getBackend() === 'webgpu' && typeof backend.recordAndSubmit === 'function') {
-    const original = backend.recordAndSubmit.bind(backend);
-    backend.recordAndSubmit = (...args: unknown[]) => {
-      n++;
-      return original(...args);
-    };
-  }
-  return { reset: () => (n = 0), count: () => n };
-}
-
 /** tf.profile of one call: kernel count (scope records left out) and counts by kernel name. */
 async function kernelsOf(fn: () => Promise<unknown>, top: number): Promise<{ kernels: number; top: [string, number][] }> {
   const info = await tf.profile(async () => {
     await fn();
   });
-  const names = info.kernels.map((k) => k.name).filter((n) => n !== 'unnamed scope' && !n.endsWith('__op'));
+  const names = info.kernels.map((k) => k.name).filter((n) => !isScopeRecord(n));
   const byName = new Map<string, number>();
   for (const n of names) byName.set(n, (byName.get(n) ?? 0) + 1);
   const sorted = [...byName.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
@@ -80,7 +66,6 @@ async function kernelsOf(fn: () => Promise<unknown>, top: number): Promise<{ ker
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const info = await selectBackend({ backend: o.backend as 'wasm', quiet: true });
-  const counter = dispatchCounter();
   const cfg = gptConfig(o.preset);
   const common = { backend: info.name, backend_detail: info.detail, preset: o.preset, batch: o.batch };
 
@@ -99,9 +84,7 @@ async function main(): Promise<void> {
   const once = () => trainStep(spec, batch, step++, 1e-3, opt, 1);
   const times = await timeIt(once, o.reps, 2);
   const tensorsBefore = tf.memory().numTensors;
-  counter.reset();
-  await once();
-  const dispatches = counter.count();
+  const dispatches = await dispatchCount(once);
   const tensorsAfter = tf.memory().numTensors;
   const prof = await kernelsOf(once, o.top);
   console.log(
@@ -113,7 +96,7 @@ async function main(): Promise<void> {
       ms_min: Math.min(...times),
       n: times.length,
       kernels_per_step: prof.kernels,
-      dispatches_per_step: info.name === 'webgpu' ? dispatches : null,
+      dispatches_per_step: dispatches,
       tensor_delta_per_step: tensorsAfter - tensorsBefore,
       top: prof.top,
     }),
@@ -126,9 +109,7 @@ async function main(): Promise<void> {
   const prompts = Array.from({ length: o.batch }, () => Array.from({ length: SAMPLE_PROMPT }, () => srng.int(cfg.vocabSize)));
   const run = () => generate(model, prompts, srng, { maxNewTokens: newTokens, kvCache: true });
   const sTimes = await timeIt(run, Math.max(1, Math.ceil(o.reps / 2)), 1);
-  counter.reset();
-  await run();
-  const sDispatches = counter.count();
+  const sDispatches = await dispatchCount(run);
   const sProf = await kernelsOf(run, o.top);
   const ms = median(sTimes);
   console.log(
@@ -141,7 +122,7 @@ async function main(): Promise<void> {
       n: sTimes.length,
       tokens_per_s: (o.batch * newTokens) / (ms / 1000),
       kernels_per_token: sProf.kernels / newTokens,
-      dispatches_per_token: info.name === 'webgpu' ? sDispatches / newTokens : null,
+      dispatches_per_token: sDispatches === null ? null : sDispatches / newTokens,
       top: sProf.top.map(([n, c]) => [n, Math.round((c / newTokens) * 10) / 10]),
     }),
   );

@@ -1,10 +1,11 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm, attention head split and softmax, token log-probabilities, linear's bias) on Dawn
- * (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on seeded random data
- * with odd sizes: forward values, gradients, several AdamW steps with clipping and weight decay on
- * matrices only; then a GPT training step on webgpu uses them, leaves the tensor count flat, and
- * SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu cannot start.
+ * LayerNorm, attention head split and softmax, embeddings, token log-probabilities, linear's
+ * bias) on Dawn (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on
+ * seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
+ * and weight decay on matrices only; then a GPT training step on webgpu uses them, leaves the
+ * tensor count flat, and SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when
+ * webgpu cannot start.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import {
   WEBGPU_FUSED_ENV,
   fusedGlobalNorm,
   fusedAttentionSoftmax,
+  fusedEmbed,
   fusedSplitHeads,
   fusedTokenLogProbs,
   webgpuFusedAvailable,
@@ -194,6 +196,31 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     ['y', 'dx', 'dw', 'db'].forEach((name, i) => assertClose(got[i]!, ref[i]!, 1e-5, 1e-5, `linear ${name}`));
   });
 
+  it('token + position embedding, with and without positions: values and gradients (ids made inside the loss)', TIMEOUT, async () => {
+    const [v, p, d, b, t] = [11, 9, 6, 3, 5];
+    const wte = randn(91, [v, d]);
+    const wpe = randn(92, [p, d]);
+    const dy = randn(93, [b, t, d]);
+    const rng = createRng(94);
+    const tokens = Int32Array.from({ length: b * t }, () => rng.int(v));
+    const positions = Int32Array.from({ length: b * t }, () => rng.int(p));
+    for (const withPositions of [false, true]) {
+      const f = (emb: (a: tf.Tensor, c: tf.Tensor, tok: tf.Tensor2D, pos: tf.Tensor2D | null) => tf.Tensor) => (a: tf.Tensor, c: tf.Tensor, g: tf.Tensor) => {
+        const run = (x: tf.Tensor, y: tf.Tensor) => {
+          const tok = tf.tensor2d(tokens, [b, t], 'int32');
+          const pos = withPositions ? tf.tensor2d(positions, [b, t], 'int32') : null;
+          return emb(x, y, tok, pos);
+        };
+        return [run(a, c), ...tf.grads(run)([a, c], g)];
+      };
+      const plain = (a: tf.Tensor, c: tf.Tensor, tok: tf.Tensor2D, pos: tf.Tensor2D | null) =>
+        tf.add(tf.gather(a, tok), pos ? tf.gather(c, pos) : tf.slice(c, [0, 0], [t, d]));
+      const ref = await valuesOn('wasm', [wte, wpe, dy], f(plain));
+      const got = await valuesOn('webgpu', [wte, wpe, dy], f(fusedEmbed));
+      ['x', 'dwte', 'dwpe'].forEach((name, i) => assertClose(got[i]!, ref[i]!, 1e-6, 1e-5, `embed ${name}, positions ${withPositions}`));
+    }
+  });
+
   it('token log-probabilities: values and gradient in the logits', TIMEOUT, async () => {
     const [b, t, v] = [3, 7, 50];
     const logits = randn(61, [b, t, v], 3);
@@ -206,7 +233,8 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
         const tok = tf.tensor2d(tokens, [b, t], 'int32');
         const d = tf.tensor2d(dy.data, [b, t]);
         const y = f(x, tok);
-        const dx = tf.grad((z: tf.Tensor) => f(z as tf.Tensor3D, tok))(x, d);
+        // tokens made inside the differentiated function: the gradient must not outlive them
+        const dx = tf.grad((z: tf.Tensor) => f(z as tf.Tensor3D, tf.tensor2d(tokens, [b, t], 'int32')))(x, d);
         const out = [(await y.data()) as Float32Array, (await dx.data()) as Float32Array];
         tf.dispose([x, tok, d, y, dx]);
         return out;
@@ -301,7 +329,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     const { names, tensorDelta, loss } = await stepOnWebGPU(4);
     assert.ok(Number.isFinite(loss));
     assert.equal(tensorDelta, 0, 'tensors leaked per step');
-    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', 'SafeAlignColumnSum', '_FusedMatMul']) {
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', 'SafeAlignColumnSum', 'SafeAlignEmbed', 'SafeAlignEmbedGrad', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
   });

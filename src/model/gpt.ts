@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import type { GPTConfig } from './config.js';
-import { fusedAttentionSoftmax, fusedSplitHeads, fusedTokenLogProbs, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
+import { fusedAttentionSoftmax, fusedEmbed, fusedSplitHeads, fusedTokenLogProbs, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
@@ -166,6 +166,15 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
   const splitHeads = (x: tf.Tensor, b: number, t: number): tf.Tensor4D =>
     tf.transpose(x.reshape([b, t, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
 
+  /** Token plus position embeddings [B, T, D] (positions 0..T-1 when null); one dispatch each way on webgpu. */
+  function embed(tokens: tf.Tensor2D, positions: tf.Tensor2D | null): tf.Tensor {
+    if (webgpuFusedAvailable()) return fusedEmbed(P('wte'), P('wpe'), tokens, positions);
+    const t = tokens.shape[1];
+    const tok = tf.gather(P('wte'), tokens); // [B, T, D]
+    const pos = positions === null ? tf.slice(P('wpe'), [0, 0], [t, d]) : tf.gather(P('wpe'), positions); // [T, D] | [B, T, D]
+    return tf.add(tok, pos);
+  }
+
   /**
    * q [B, H, T, hs] and k, v [B, H, Tk, hs] from the fused projection qkv [B, T, 3D], the cached
    * keys and values (if any) first. One dispatch on webgpu (webgpu-kernels/heads.ts); elsewhere a
@@ -195,9 +204,7 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
     past: KVCache | null,
   ): { hidden: tf.Tensor3D; keys: tf.Tensor4D[]; values: tf.Tensor4D[] } {
     const [b, t] = tokens.shape;
-    const tok = tf.gather(P('wte'), tokens); // [B, T, D]
-    const pos = positions === null ? tf.slice(P('wpe'), [0, 0], [t, d]) : tf.gather(P('wpe'), positions); // [T, D] | [B, T, D]
-    let x: tf.Tensor = tf.add(tok, pos); // [B, T, D]
+    let x: tf.Tensor = embed(tokens, positions); // [B, T, D]
     const keys: tf.Tensor4D[] = [];
     const values: tf.Tensor4D[] = [];
     const scale = 1 / Math.sqrt(hs);

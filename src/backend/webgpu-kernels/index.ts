@@ -3,8 +3,8 @@
  * sampled token): AdamW in one dispatch per variable (or per 2-4 variables where the device
  * allows), the global gradient norm in one dispatch per 6-14 gradients, GELU and LayerNorm in one
  * dispatch each way, attention's head split with the KV-cache append in one, attention's scaled
- * masked softmax and a sequence's token log-probabilities in one each way, a bias gradient in one.
- * See
+ * masked softmax, the token + position embedding and a sequence's token log-probabilities in one
+ * each way, a bias gradient in one. See
  * docs/backends.md, "Dispatch overhead on webgpu".
  *
  * `registerWebGPUKernels()` (called by initWebGPUNode) registers them for 'webgpu';
@@ -19,6 +19,7 @@ import { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_GRADIENT, SPLIT_HEADS_KERNEL, spli
 import { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, tokenLogProbsGradKernel, tokenLogProbsKernel } from './logprobs.js';
 import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
 import { COLUMN_SUM_KERNEL, columnSumKernel } from './columns.js';
+import { EMBED_GRAD_KERNEL, EMBED_KERNEL, embedGradKernel, embedKernel } from './embed.js';
 import { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, attentionSoftmaxGradKernel, attentionSoftmaxKernel } from './softmax.js';
 import type { KernelArgs } from './program.js';
 
@@ -28,6 +29,7 @@ export { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_KERNEL, fusedSplitHeads } from './
 export { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, fusedTokenLogProbs } from './logprobs.js';
 export { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, fusedAttentionSoftmax } from './softmax.js';
 export { COLUMN_SUM_KERNEL, fusedColumnSum } from './columns.js';
+export { EMBED_GRAD_KERNEL, EMBED_KERNEL, fusedEmbed } from './embed.js';
 export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
 
 /** Set to '0' to run the plain tfjs ops on webgpu instead of the fused kernels. */
@@ -48,6 +50,8 @@ export const WEBGPU_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.Te
   [ATTENTION_SOFTMAX_KERNEL]: attentionSoftmaxKernel,
   [ATTENTION_SOFTMAX_GRAD_KERNEL]: attentionSoftmaxGradKernel,
   [COLUMN_SUM_KERNEL]: columnSumKernel,
+  [EMBED_KERNEL]: embedKernel,
+  [EMBED_GRAD_KERNEL]: embedGradKernel,
 });
 
 /** Registers the fused kernels for 'webgpu' (idempotent). */

@@ -120,11 +120,11 @@ export function fusedTokenLogProbs(logits: tf.Tensor3D, tokens: tf.Tensor2D): tf
   }
   const op = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    save([x]);
+    save([x, tokens]); // tokens saved too, so that they outlive the forward pass
     return {
       value: tf.engine().runKernel(TOKEN_LOG_PROBS_KERNEL, { logits: x, tokens }) as tf.Tensor,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.engine().runKernel(TOKEN_LOG_PROBS_GRAD_KERNEL, { logits: saved[0]!, tokens, dy }) as tf.Tensor,
+        tf.engine().runKernel(TOKEN_LOG_PROBS_GRAD_KERNEL, { logits: saved[0]!, tokens: saved[1]!, dy }) as tf.Tensor,
     };
   }) as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
   return op(logits) as tf.Tensor2D;

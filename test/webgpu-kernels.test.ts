@@ -1,6 +1,6 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm, attention head split and softmax, embeddings, token log-probabilities, linear's
+ * LayerNorm, attention head split, softmax and core, embeddings, token log-probabilities, linear's
  * bias) on Dawn (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on
  * seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
  * and weight decay on matrices only; then a GPT training step on webgpu uses them, leaves the
@@ -17,6 +17,7 @@ import {
   SUM_SQUARES_KERNEL,
   WEBGPU_FUSED_ENV,
   fusedGlobalNorm,
+  fusedAttention,
   fusedAttentionSoftmax,
   fusedEmbed,
   fusedSplitHeads,
@@ -180,6 +181,32 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
       assertClose(got[0]!, ref[0]!, 1e-6, 1e-5, `attention softmax, bias rows ${rows}`);
       assertClose(got[1]!, ref[1]!, 1e-6, 1e-5, `attention softmax grad, bias rows ${rows}`);
     }
+  });
+
+  it('attention core for forward-only passes (one query as in decoding, several; bias of 1 or B rows)', TIMEOUT, async () => {
+    const [b, h, hs, tk] = [2, 3, 5, 7];
+    for (const [tq, rows] of [[1, b], [4, 1], [4, b]] as const) {
+      const q = randn(101, [b, h, tq, hs]);
+      const k = randn(102, [b, h, tk, hs]);
+      const v = randn(103, [b, h, tk, hs]);
+      const bias = { data: new Float32Array(rows * tq * tk), shape: [rows, 1, tq, tk] };
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < tq; i++) for (let j = 0; j < tk; j++) bias.data[(r * tq + i) * tk + j] = j <= tk - tq + i && !(r === 1 && j === 2) ? 0 : -1e9;
+      }
+      const scale = 1 / Math.sqrt(hs);
+      const plain = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, m: tf.Tensor) => {
+        const att = tf.softmax(tf.add(tf.mul(tf.matMul(qq, kk, false, true), scale), m));
+        return [tf.transpose(tf.matMul(att, vv), [0, 2, 1, 3]).reshape([b, tq, h * hs])];
+      };
+      const [ref] = await valuesOn('wasm', [q, k, v, bias], plain);
+      const [got] = await valuesOn('webgpu', [q, k, v, bias], (qq, kk, vv, m) => [fusedAttention(qq as tf.Tensor4D, kk as tf.Tensor4D, vv as tf.Tensor4D, m as tf.Tensor4D, scale)]);
+      assertClose(got!, ref!, 1e-6, 1e-5, `attention tq=${tq} bias rows ${rows}`);
+    }
+    await withBackend('webgpu', () => {
+      const z = tf.zeros([1, 1, 1, 2]) as tf.Tensor4D;
+      assert.throws(() => tf.grad((x: tf.Tensor) => fusedAttention(x as tf.Tensor4D, z, z, tf.zeros([1, 1, 1, 1]) as tf.Tensor4D, 1).sum())(z), /no gradient/);
+      z.dispose();
+    });
   });
 
   it('linear layer (bias in the matmul shader, column-sum bias gradient): values and gradients', TIMEOUT, async () => {

@@ -11,7 +11,15 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import type { GPTConfig } from './config.js';
-import { fusedAttentionSoftmax, fusedEmbed, fusedSplitHeads, fusedTokenLogProbs, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
+import {
+  fusedAttention,
+  fusedAttentionSoftmax,
+  fusedEmbed,
+  fusedSplitHeads,
+  fusedTokenLogProbs,
+  noGradientRecording,
+  webgpuFusedAvailable,
+} from '../backend/webgpu-kernels/index.js';
 import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
@@ -194,6 +202,19 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
   }
 
   /**
+   * softmax(q k^T scale + bias) v with the heads merged: [B, T, D]. On webgpu one dispatch when no
+   * gradient is recorded (decoding, reference and scoring passes), else a fused softmax between
+   * two matmuls; elsewhere the plain ops.
+   */
+  function attend(qh: tf.Tensor4D, kh: tf.Tensor4D, vh: tf.Tensor4D, bias: tf.Tensor4D, scale: number, b: number, t: number): tf.Tensor {
+    const fused = webgpuFusedAvailable();
+    if (fused && noGradientRecording()) return fusedAttention(qh, kh, vh, bias, scale);
+    const scores = matmulTransposeB(qh, kh) as tf.Tensor4D; // [B, H, T, Tk]
+    const att = fused ? fusedAttentionSoftmax(scores, bias, scale) : tf.softmax(tf.add(tf.mul(scores, scale), bias));
+    return tf.transpose(matmul(att, vh), [0, 2, 1, 3]).reshape([b, t, d]);
+  }
+
+  /**
    * The trunk: embeddings, blocks, ln_f. tokens [B, Tq] at positions [B, Tq]; attends to cached
    * keys plus its own. Returns hidden [B, Tq, D] and the keys/values of every layer.
    */
@@ -216,9 +237,7 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
       const [qh, kh, vh] = headsOf(qkv, b, t, past ? { keys: past.keys[i]!, values: past.values[i]! } : null); // [B, H, T|Tk, hs]
       keys.push(kh);
       values.push(vh);
-      const scores = matmulTransposeB(qh, kh) as tf.Tensor4D; // [B, H, T, Tk]
-      const att = webgpuFusedAvailable() ? fusedAttentionSoftmax(scores, bias, scale) : tf.softmax(tf.add(tf.mul(scores, scale), bias));
-      const y = tf.transpose(matmul(att, vh), [0, 2, 1, 3]).reshape([b, t, d]); // [B, T, D]
+      const y = attend(qh, kh, vh, bias, scale, b, t); // [B, T, D]
       x = tf.add(x, linear(y, P(p + 'attn.c_proj.weight'), P(p + 'attn.c_proj.bias')));
       // --- MLP ---
       const h2 = layerNorm(x, P(p + 'ln_2.weight'), P(p + 'ln_2.bias'), c.layerNormEps);

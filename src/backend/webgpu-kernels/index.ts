@@ -4,7 +4,7 @@
  * allows), the global gradient norm in one dispatch per 6-14 gradients, GELU and LayerNorm in one
  * dispatch each way, attention's head split with the KV-cache append in one, attention's scaled
  * masked softmax, the token + position embedding and a sequence's token log-probabilities in one
- * each way, a bias gradient in one. See
+ * each way, a bias gradient in one, and (forward-only passes) attention's core in one. See
  * docs/backends.md, "Dispatch overhead on webgpu".
  *
  * `registerWebGPUKernels()` (called by initWebGPUNode) registers them for 'webgpu';
@@ -19,6 +19,7 @@ import { SPLIT_HEADS_GRAD_KERNEL, SPLIT_HEADS_GRADIENT, SPLIT_HEADS_KERNEL, spli
 import { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, tokenLogProbsGradKernel, tokenLogProbsKernel } from './logprobs.js';
 import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
 import { COLUMN_SUM_KERNEL, columnSumKernel } from './columns.js';
+import { ATTENTION_KERNEL, attentionKernel } from './attention.js';
 import { EMBED_GRAD_KERNEL, EMBED_KERNEL, embedGradKernel, embedKernel } from './embed.js';
 import { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, attentionSoftmaxGradKernel, attentionSoftmaxKernel } from './softmax.js';
 import type { KernelArgs } from './program.js';
@@ -30,6 +31,7 @@ export { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, fusedTokenLogProbs
 export { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, fusedAttentionSoftmax } from './softmax.js';
 export { COLUMN_SUM_KERNEL, fusedColumnSum } from './columns.js';
 export { EMBED_GRAD_KERNEL, EMBED_KERNEL, fusedEmbed } from './embed.js';
+export { ATTENTION_KERNEL, fusedAttention, noGradientRecording } from './attention.js';
 export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
 
 /** Set to '0' to run the plain tfjs ops on webgpu instead of the fused kernels. */
@@ -52,6 +54,7 @@ export const WEBGPU_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.Te
   [COLUMN_SUM_KERNEL]: columnSumKernel,
   [EMBED_KERNEL]: embedKernel,
   [EMBED_GRAD_KERNEL]: embedGradKernel,
+  [ATTENTION_KERNEL]: attentionKernel,
 });
 
 /** Registers the fused kernels for 'webgpu' (idempotent). */

@@ -73,7 +73,19 @@ export function webgpuFusedEnabled(): boolean {
   return env?.[WEBGPU_FUSED_ENV] !== '0';
 }
 
-/** True when the active backend is webgpu with the fused kernels registered and enabled. */
+/** Storage buffers the largest fused kernel binds (LayerNorm's gradient: 5 inputs, 3 outputs). */
+export const FUSED_MIN_STORAGE_BUFFERS = 8;
+
+/** Whether the active webgpu device binds enough storage buffers per shader (compatibility-mode devices may offer 4). */
+function deviceFits(): boolean {
+  const limits = (tf.backend() as unknown as { device?: GPUDevice }).device?.limits;
+  return (limits?.maxStorageBuffersPerShaderStage ?? 0) >= FUSED_MIN_STORAGE_BUFFERS;
+}
+
+/**
+ * True when the active backend is webgpu with the fused kernels registered and enabled, on a
+ * device with at least 8 storage buffers per shader (otherwise the plain ops run).
+ */
 export function webgpuFusedAvailable(): boolean {
-  return tf.getBackend() === 'webgpu' && webgpuFusedEnabled() && tf.getKernel(ADAMW_KERNEL, 'webgpu') != null;
+  return tf.getBackend() === 'webgpu' && webgpuFusedEnabled() && tf.getKernel(ADAMW_KERNEL, 'webgpu') != null && deviceFits();
 }

@@ -248,28 +248,30 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
-  it('token log-probabilities: values and gradient in the logits', TIMEOUT, async () => {
+  it('token log-probabilities with a mask: values and gradient in the logits', TIMEOUT, async () => {
     const [b, t, v] = [3, 7, 50];
     const logits = randn(61, [b, t, v], 3);
     const rng = createRng(62);
     const tokens = Int32Array.from({ length: b * t }, () => rng.int(v));
+    const mask = Float32Array.from({ length: b * t }, (_, i) => (i % 5 === 2 ? 0 : i % 7 === 3 ? 0.5 : 1));
     const dy = randn(63, [b, t]);
-    const run = (backend: 'wasm' | 'webgpu', f: (x: tf.Tensor3D, tok: tf.Tensor2D) => tf.Tensor) =>
+    const run = (backend: 'wasm' | 'webgpu', f: (x: tf.Tensor3D, tok: tf.Tensor2D, m: tf.Tensor2D) => tf.Tensor) =>
       withBackend(backend, async () => {
         const x = tf.tensor3d(logits.data, [b, t, v]);
-        const tok = tf.tensor2d(tokens, [b, t], 'int32');
         const d = tf.tensor2d(dy.data, [b, t]);
-        const y = f(x, tok);
-        // tokens made inside the differentiated function: the gradient must not outlive them
-        const dx = tf.grad((z: tf.Tensor) => f(z as tf.Tensor3D, tf.tensor2d(tokens, [b, t], 'int32')))(x, d);
+        const ids = () => tf.tensor2d(tokens, [b, t], 'int32');
+        const m = () => tf.tensor2d(mask, [b, t]);
+        const y = f(x, ids(), m());
+        // ids and mask made inside the differentiated function: the gradient must not outlive them
+        const dx = tf.grad((z: tf.Tensor) => f(z as tf.Tensor3D, ids(), m()))(x, d);
         const out = [(await y.data()) as Float32Array, (await dx.data()) as Float32Array];
-        tf.dispose([x, tok, d, y, dx]);
+        tf.dispose([x, d, y, dx]);
         return out;
       });
-    // gpt.ts sequenceLogProbs's plain path (without the mask)
-    const plain = (x: tf.Tensor3D, tok: tf.Tensor2D): tf.Tensor => {
+    // gpt.ts sequenceLogProbs's plain path
+    const plain = (x: tf.Tensor3D, tok: tf.Tensor2D, m: tf.Tensor2D): tf.Tensor => {
       const lp = takeLast(tf.logSoftmax(x.slice([0, 0, 0], [b, t - 1, v])) as tf.Tensor3D, tok.slice([0, 1], [b, t - 1]) as tf.Tensor2D);
-      return tf.concat([tf.zeros([b, 1]), lp], 1);
+      return tf.mul(tf.concat([tf.zeros([b, 1]), lp], 1), m);
     };
     const [yRef, dxRef] = await run('wasm', plain);
     const [y, dx] = await run('webgpu', fusedTokenLogProbs);

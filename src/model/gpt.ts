@@ -288,7 +288,7 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
     return tf.tidy(() => {
       if (webgpuFusedAvailable()) {
         // one dispatch each way (webgpu-kernels/logprobs.ts): the same numbers as below
-        return tf.mul(fusedTokenLogProbs(logits(tokens, attentionMask), tokens), tf.cast(mask, 'float32')) as tf.Tensor2D;
+        return fusedTokenLogProbs(logits(tokens, attentionMask), tokens, tf.cast(mask, 'float32') as tf.Tensor2D);
       }
       const lg = logits(tokens, attentionMask).slice([0, 0, 0], [b, t - 1, c.vocabSize]); // [B, T-1, V]
       const targets = tokens.slice([0, 1], [b, t - 1]) as tf.Tensor2D; // [B, T-1]

@@ -28,6 +28,7 @@ import { createRng } from '../src/util/rng.js';
 import { gptConfig } from '../src/model/config.js';
 import { linear, takeLast } from '../src/model/ops.js';
 import { createGPT } from '../src/model/gpt.js';
+import { generate } from '../src/model/generate.js';
 import { lmLoss, type TokenBatch } from '../src/train/lm.js';
 import { AdamW } from '../src/train/adamw.js';
 import { globalGradNorm, trainStep } from '../src/train/trainer.js';
@@ -361,6 +362,24 @@ describe('GPT training on webgpu with the fused kernels', () => {
     for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', 'SafeAlignColumnSum', 'SafeAlignEmbed', 'SafeAlignEmbedGrad', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
+  });
+
+  it('KV-cached sampling uses the fused kernels and leaves no tensors behind', TIMEOUT, async () => {
+    await withBackend('webgpu', async () => {
+      const model = createGPT(cfg, { rng: createRng(3) });
+      const prompts = [[1, 2, 3], [4]];
+      await generate(model, prompts, createRng(1), { maxNewTokens: 3 });
+      const before = tf.memory().numTensors;
+      const prof = await tf.profile(async () => {
+        await generate(model, prompts, createRng(1), { maxNewTokens: 5 });
+      });
+      const names = new Set(prof.kernels.map((k) => k.name));
+      assert.equal(tf.memory().numTensors, before, 'tensors leaked by sampling');
+      for (const k of ['SafeAlignEmbed', 'SafeAlignLayerNorm', 'SafeAlignSplitHeads', 'SafeAlignAttention', 'SafeAlignGelu', '_FusedMatMul']) {
+        assert.ok(names.has(k), `${k} not used in sampling`);
+      }
+      model.dispose();
+    });
   });
 
   it(`${WEBGPU_FUSED_ENV}=0 runs the plain ops`, TIMEOUT, async () => {

@@ -1,11 +1,11 @@
 /**
  * The fused webgpu kernels (src/backend/webgpu-kernels: AdamW, global gradient norm, GELU,
- * LayerNorm, attention head split, softmax and core, embeddings, token log-probabilities, linear's
- * bias) on Dawn (Mesa llvmpipe on a CPU-only machine) against the plain tfjs ops on wasm, on
- * seeded random data with odd sizes: forward values, gradients, several AdamW steps with clipping
- * and weight decay on matrices only; then a GPT training step on webgpu uses them, leaves the
- * tensor count flat, and SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when
- * webgpu cannot start.
+ * LayerNorm with and without the residual add, attention head split, softmax and core,
+ * embeddings, token log-probabilities, linear's bias) on Dawn (Mesa llvmpipe on a CPU-only
+ * machine) against the plain tfjs ops on wasm, on seeded random data with odd sizes: forward
+ * values, gradients, several AdamW steps with clipping and weight decay on matrices only; then GPT
+ * training and sampling on webgpu use them and leave the tensor count flat, and
+ * SAFE_ALIGN_WEBGPU_FUSED=0 turns them off. Fails (never skips) when webgpu cannot start.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,7 +26,7 @@ import {
 } from '../src/backend/webgpu-kernels/index.js';
 import { createRng } from '../src/util/rng.js';
 import { gptConfig } from '../src/model/config.js';
-import { linear, takeLast } from '../src/model/ops.js';
+import { addLayerNorm, linear, takeLast } from '../src/model/ops.js';
 import { createGPT } from '../src/model/gpt.js';
 import { generate } from '../src/model/generate.js';
 import { lmLoss, type TokenBatch } from '../src/train/lm.js';
@@ -128,6 +128,36 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
       const ref = await valuesOn('wasm', [x, g, b, dy], f(plainLayerNorm));
       const got = await valuesOn('webgpu', [x, g, b, dy], f(fusedLayerNorm));
       ['y', 'dx', 'dg', 'db'].forEach((name, i) => assertClose(got[i]!, ref[i]!, 2e-5, 1e-4, `layerNorm ${name} ${shape}`));
+    }
+  });
+
+  it('residual add + LayerNorm: both outputs, gradients for x, y, g, b (residual used downstream or not)', TIMEOUT, async () => {
+    for (const [shape, useSum] of [[[2, 3, 40], true], [[70, 8], false], [[5, 33], true]] as const) {
+      const d = shape[shape.length - 1]!;
+      const x = randn(111, [...shape], 2);
+      const y = randn(112, [...shape]);
+      const g = randn(113, [d]);
+      const b = randn(114, [d]);
+      const dh = randn(115, [...shape]);
+      const ds = randn(116, [...shape]);
+      const eps = 1e-5;
+      type AddLn = (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor, k: tf.Tensor, eps: number) => [tf.Tensor, tf.Tensor];
+      const f = (addLn: AddLn) => (xt: tf.Tensor, yt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor, dht: tf.Tensor, dst: tf.Tensor) => {
+        const loss = (a: tf.Tensor, c: tf.Tensor, e: tf.Tensor, k: tf.Tensor) => {
+          const [sum, h] = addLn(a, c, e, k, eps);
+          const l = tf.sum(tf.mul(h, dht));
+          return (useSum ? tf.add(l, tf.sum(tf.mul(sum, dst))) : l) as tf.Scalar;
+        };
+        const [sum, h] = addLn(xt, yt, gt, bt, eps);
+        return [sum, h, ...tf.grads(loss)([xt, yt, gt, bt])];
+      };
+      const plain: AddLn = (a, c, e, k, ep) => {
+        const sum = tf.add(a, c);
+        return [sum, plainLayerNorm(sum, e, k, ep)];
+      };
+      const ref = await valuesOn('wasm', [x, y, g, b, dh, ds], f(plain));
+      const got = await valuesOn('webgpu', [x, y, g, b, dh, ds], f(addLayerNorm));
+      ['s', 'h', 'dx', 'dy', 'dg', 'db'].forEach((name, i) => assertClose(got[i]!, ref[i]!, 2e-5, 1e-4, `addLayerNorm ${name} ${shape}`));
     }
   });
 
@@ -359,7 +389,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
     const { names, tensorDelta, loss } = await stepOnWebGPU(4);
     assert.ok(Number.isFinite(loss));
     assert.equal(tensorDelta, 0, 'tensors leaked per step');
-    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', 'SafeAlignColumnSum', 'SafeAlignEmbed', 'SafeAlignEmbedGrad', '_FusedMatMul']) {
+    for (const k of [ADAMW_KERNEL, SUM_SQUARES_KERNEL, 'SafeAlignLayerNorm', 'SafeAlignLayerNormGrad', 'SafeAlignGelu', 'SafeAlignGeluGrad', 'SafeAlignSplitHeads', 'SafeAlignSplitHeadsGrad', 'SafeAlignTokenLogProbs', 'SafeAlignTokenLogProbsGrad', 'SafeAlignAttentionSoftmax', 'SafeAlignAttentionSoftmaxGrad', 'SafeAlignColumnSum', 'SafeAlignEmbed', 'SafeAlignEmbedGrad', 'SafeAlignAddLayerNorm', 'SafeAlignAddLayerNormGrad', '_FusedMatMul']) {
       assert.ok(names.has(k), `${k} not used in a training step`);
     }
   });
@@ -375,7 +405,7 @@ describe('GPT training on webgpu with the fused kernels', () => {
       });
       const names = new Set(prof.kernels.map((k) => k.name));
       assert.equal(tf.memory().numTensors, before, 'tensors leaked by sampling');
-      for (const k of ['SafeAlignEmbed', 'SafeAlignLayerNorm', 'SafeAlignSplitHeads', 'SafeAlignAttention', 'SafeAlignGelu', '_FusedMatMul']) {
+      for (const k of ['SafeAlignEmbed', 'SafeAlignLayerNorm', 'SafeAlignAddLayerNorm', 'SafeAlignSplitHeads', 'SafeAlignAttention', 'SafeAlignGelu', '_FusedMatMul']) {
         assert.ok(names.has(k), `${k} not used in sampling`);
       }
       model.dispose();

@@ -20,7 +20,7 @@ import {
   noGradientRecording,
   webgpuFusedAvailable,
 } from '../backend/webgpu-kernels/index.js';
-import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
+import { addLayerNorm, gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
 export interface WeightData {
@@ -225,26 +225,30 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
     past: KVCache | null,
   ): { hidden: tf.Tensor3D; keys: tf.Tensor4D[]; values: tf.Tensor4D[] } {
     const [b, t] = tokens.shape;
-    let x: tf.Tensor = embed(tokens, positions); // [B, T, D]
+    let x: tf.Tensor = embed(tokens, positions); // residual stream [B, T, D]
     const keys: tf.Tensor4D[] = [];
     const values: tf.Tensor4D[] = [];
     const scale = 1 / Math.sqrt(hs);
+    const eps = c.layerNormEps;
+    const ln = (name: string): [tf.Tensor, tf.Tensor] => [P(name + '.weight'), P(name + '.bias')];
+    // Each sublayer's output joins the residual stream together with the next LayerNorm:
+    // x <- x + out, h <- ln(x) (addLayerNorm: one dispatch each way on webgpu).
+    let h = layerNorm(x, ...ln('h.0.ln_1'), eps);
     for (let i = 0; i < c.nLayer; i++) {
       const p = `h.${i}.`;
       // --- causal self-attention ---
-      const h1 = layerNorm(x, P(p + 'ln_1.weight'), P(p + 'ln_1.bias'), c.layerNormEps);
-      const qkv = linear(h1, P(p + 'attn.c_attn.weight'), P(p + 'attn.c_attn.bias')); // [B, T, 3D]
+      const qkv = linear(h, P(p + 'attn.c_attn.weight'), P(p + 'attn.c_attn.bias')); // [B, T, 3D]
       const [qh, kh, vh] = headsOf(qkv, b, t, past ? { keys: past.keys[i]!, values: past.values[i]! } : null); // [B, H, T|Tk, hs]
       keys.push(kh);
       values.push(vh);
       const y = attend(qh, kh, vh, bias, scale, b, t); // [B, T, D]
-      x = tf.add(x, linear(y, P(p + 'attn.c_proj.weight'), P(p + 'attn.c_proj.bias')));
+      [x, h] = addLayerNorm(x, linear(y, P(p + 'attn.c_proj.weight'), P(p + 'attn.c_proj.bias')), ...ln(p + 'ln_2'), eps);
       // --- MLP ---
-      const h2 = layerNorm(x, P(p + 'ln_2.weight'), P(p + 'ln_2.bias'), c.layerNormEps);
-      const m = gelu(linear(h2, P(p + 'mlp.c_fc.weight'), P(p + 'mlp.c_fc.bias')));
-      x = tf.add(x, linear(m, P(p + 'mlp.c_proj.weight'), P(p + 'mlp.c_proj.bias')));
+      const m = gelu(linear(h, P(p + 'mlp.c_fc.weight'), P(p + 'mlp.c_fc.bias')));
+      const next = i + 1 < c.nLayer ? `h.${i + 1}.ln_1` : 'ln_f';
+      [x, h] = addLayerNorm(x, linear(m, P(p + 'mlp.c_proj.weight'), P(p + 'mlp.c_proj.bias')), ...ln(next), eps);
     }
-    const hidden = layerNorm(x, P('ln_f.weight'), P('ln_f.bias'), c.layerNormEps) as tf.Tensor3D;
+    const hidden = h as tf.Tensor3D; // after ln_f
     return { hidden, keys, values };
   }
 

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedGelu, fusedLayerNorm, fusedOpsAvailable } from '../backend/wasm-kernels/fused.js';
-import { fusedColumnSum, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
+import { fusedAddLayerNorm, fusedColumnSum, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 
 /** Backends whose matmul is slow with transpose flags. */
 const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm', 'cpu']);
@@ -117,6 +117,16 @@ export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number)
   if (fusedOpsAvailable() || webgpuFusedAvailable()) return fusedLayerNorm(x, g, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+/**
+ * A pre-LN residual step: s = x + y and h = layerNorm(s, g, b) (the formula above). Returns [s, h].
+ * One dispatch each way on webgpu (webgpu-kernels/addnorm.ts); elsewhere an add and layerNorm.
+ */
+export function addLayerNorm(x: tf.Tensor, y: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor] {
+  if (webgpuFusedAvailable()) return fusedAddLayerNorm(x, y, g, b, eps);
+  const s = tf.add(x, y);
+  return [s, layerNorm(s, g, b, eps)];
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
  * Fused kernels for tfjs's webgpu backend (issue #9: fewer dispatches per training step and per
  * sampled token): AdamW in one dispatch per variable (or per 2-4 variables where the device
- * allows), the global gradient norm in one dispatch per 6-14 gradients, GELU and LayerNorm in one
- * dispatch each way, attention's head split with the KV-cache append in one, attention's scaled
+ * allows), the global gradient norm in one dispatch per 6-14 gradients, GELU, LayerNorm and a
+ * residual add followed by LayerNorm in one dispatch each way, attention's head split with the KV-cache append in one, attention's scaled
  * masked softmax, the token + position embedding and a sequence's token log-probabilities in one
  * each way, a bias gradient in one, and (forward-only passes) attention's core in one. See
  * docs/backends.md, "Dispatch overhead on webgpu".
@@ -20,6 +20,7 @@ import { TOKEN_LOG_PROBS_GRAD_KERNEL, TOKEN_LOG_PROBS_KERNEL, tokenLogProbsGradK
 import { SUM_SQUARES_KERNEL, sumSquaresKernel } from './norm.js';
 import { COLUMN_SUM_KERNEL, columnSumKernel } from './columns.js';
 import { ATTENTION_KERNEL, attentionKernel } from './attention.js';
+import { ADD_LAYER_NORM_GRAD_KERNEL, ADD_LAYER_NORM_GRADIENT, ADD_LAYER_NORM_KERNEL, addLayerNormGradKernel, addLayerNormKernel } from './addnorm.js';
 import { EMBED_GRAD_KERNEL, EMBED_KERNEL, embedGradKernel, embedKernel } from './embed.js';
 import { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, attentionSoftmaxGradKernel, attentionSoftmaxKernel } from './softmax.js';
 import type { KernelArgs } from './program.js';
@@ -32,6 +33,7 @@ export { ATTENTION_SOFTMAX_GRAD_KERNEL, ATTENTION_SOFTMAX_KERNEL, fusedAttention
 export { COLUMN_SUM_KERNEL, fusedColumnSum } from './columns.js';
 export { EMBED_GRAD_KERNEL, EMBED_KERNEL, fusedEmbed } from './embed.js';
 export { ATTENTION_KERNEL, fusedAttention, noGradientRecording } from './attention.js';
+export { ADD_LAYER_NORM_GRAD_KERNEL, ADD_LAYER_NORM_KERNEL, fusedAddLayerNorm } from './addnorm.js';
 export { geluGradWebGPU, geluWebGPU, layerNormGradWebGPU, layerNormWebGPU } from './fused.js';
 
 /** Set to '0' to run the plain tfjs ops on webgpu instead of the fused kernels. */
@@ -55,6 +57,8 @@ export const WEBGPU_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.Te
   [EMBED_KERNEL]: embedKernel,
   [EMBED_GRAD_KERNEL]: embedGradKernel,
   [ATTENTION_KERNEL]: attentionKernel,
+  [ADD_LAYER_NORM_KERNEL]: addLayerNormKernel,
+  [ADD_LAYER_NORM_GRAD_KERNEL]: addLayerNormGradKernel,
 });
 
 /** Registers the fused kernels for 'webgpu' (idempotent). */
@@ -65,6 +69,7 @@ export function registerWebGPUKernels(): void {
     }
   }
   if (tf.getGradient(SPLIT_HEADS_KERNEL) == null) tf.registerGradient(SPLIT_HEADS_GRADIENT);
+  if (tf.getGradient(ADD_LAYER_NORM_KERNEL) == null) tf.registerGradient(ADD_LAYER_NORM_GRADIENT);
 }
 
 /** False when SAFE_ALIGN_WEBGPU_FUSED=0 (read at every call, so tests can switch it). */

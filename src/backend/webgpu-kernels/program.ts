@@ -23,6 +23,7 @@ export interface WebGPUBackendInternals {
   device: GPUDevice;
   tensorMap: { get(dataId: object): { values: unknown; resource: unknown } | undefined };
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
   uploadToGPU(dataId: object): void;
   recordAndSubmit(program: object, output: tf.TensorInfo, inputs: tf.TensorInfo[], uniforms?: ProgramUniform[]): void;
 }
@@ -152,6 +153,7 @@ export function runFlatProgram(backendArg: unknown, spec: FlatProgramSpec): tf.T
     return outputs;
   }
   if (empty > 0 || spec.inputs.some((t) => tf.util.sizeFromShape(t.shape) === 0)) {
+    for (const o of outputs) backend.disposeData(o.dataId);
     throw new Error(`${SOURCE}: runFlatProgram(${spec.key}): empty and non-empty tensors mixed (a zero-size buffer cannot be bound)`);
   }
   for (const o of outputs) backend.uploadToGPU(o.dataId);

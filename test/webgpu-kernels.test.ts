@@ -111,6 +111,14 @@ describe('fused webgpu kernels vs plain tfjs ops on wasm', () => {
     }
   });
 
+  it('a launch wider than 65535 workgroups spreads over y and covers every element (GELU on 4.3 M values)', TIMEOUT, async () => {
+    const n = 65535 * 64 + 4097; // > maxComputeWorkgroupsPerDimension x workgroup size
+    const x = { data: Float32Array.from({ length: n }, (_, i) => ((i % 2001) - 1000) / 250), shape: [n] };
+    const [ref] = await valuesOn('wasm', [x], (t) => [plainGelu(t)]);
+    const [got] = await valuesOn('webgpu', [x], (t) => [fusedGelu(t)]);
+    assertClose(got!, ref!, 1e-6, 1e-5, 'wide gelu');
+  });
+
   it('LayerNorm: forward and gradients for x, g, b (rows < D and rows > D)', TIMEOUT, async () => {
     for (const shape of [[2, 3, 40], [70, 8], [5, 33]]) {
       const d = shape[shape.length - 1]!;

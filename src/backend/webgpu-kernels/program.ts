@@ -97,7 +97,8 @@ export function flatDispatch(device: GPUDevice, groups: number): [number, number
 
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
-function pipelineFor(device: GPUDevice, key: string, code: string): GPUComputePipeline {
+/** The cached pipeline of `key` on `device`; `code` (the WGSL source) is built only on a miss. */
+function pipelineFor(device: GPUDevice, key: string, code: () => string): GPUComputePipeline {
   let cache = pipelines.get(device);
   if (!cache) {
     cache = new Map();
@@ -105,7 +106,7 @@ function pipelineFor(device: GPUDevice, key: string, code: string): GPUComputePi
   }
   let p = cache.get(key);
   if (!p) {
-    const module = device.createShaderModule({ code, label: key });
+    const module = device.createShaderModule({ code: code(), label: key });
     p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
     cache.set(key, p);
   }
@@ -158,7 +159,7 @@ export function runFlatProgram(backendArg: unknown, spec: FlatProgramSpec): tf.T
   }
   for (const o of outputs) backend.uploadToGPU(o.dataId);
   for (const t of spec.inputs) backend.uploadToGPU(t.dataId);
-  const pipeline = pipelineFor(backend.device, spec.key, shaderSource(spec));
+  const pipeline = pipelineFor(backend.device, spec.key, () => shaderSource(spec));
   const program = new FusedWebGPUProgram(spec.key, pipeline, flatDispatch(backend.device, spec.workgroups));
   const uniforms: ProgramUniform[] = spec.scalars.map((s) => ({ type: s.type === 'f32' ? 'float32' : 'int32', data: [s.value] }));
   const bound = [...outputs.slice(1), ...spec.inputs].map(flat);

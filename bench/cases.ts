@@ -59,12 +59,38 @@ export async function timeIt(fn: () => unknown | Promise<unknown>, reps: number,
   return out;
 }
 
-/** Number of kernel dispatches in one call of `fn` (tf.profile). */
+/** tf.profile records that are not kernels: customGrad scopes and op wrappers. */
+export function isScopeRecord(name: string): boolean {
+  return name === 'unnamed scope' || name.endsWith('__op');
+}
+
+/** Number of kernels run in one call of `fn` (tf.profile, scope records left out). */
 export async function kernelCount(fn: () => unknown | Promise<unknown>): Promise<number> {
   const info = await tf.profile(async () => {
     await fn();
   });
-  return info.kernels.length;
+  return info.kernels.filter((k) => !isScopeRecord(k.name)).length;
+}
+
+/**
+ * GPU compute dispatches recorded by the webgpu backend during one call of `fn` (kernels that
+ * ran a shader; reshapes, CPU-forwarded ops and buffer copies do not count). null on other backends.
+ */
+export async function dispatchCount(fn: () => unknown | Promise<unknown>): Promise<number | null> {
+  const backend = tf.backend() as unknown as { recordAndSubmit?: (...args: unknown[]) => unknown };
+  const original = backend.recordAndSubmit;
+  if (tf.getBackend() !== 'webgpu' || typeof original !== 'function') return null;
+  let n = 0;
+  backend.recordAndSubmit = (...args: unknown[]) => {
+    n++;
+    return original.apply(backend, args);
+  };
+  try {
+    await fn();
+  } finally {
+    backend.recordAndSubmit = original;
+  }
+  return n;
 }
 
 const trainStepCase: BenchCase = {
@@ -85,6 +111,7 @@ const trainStepCase: BenchCase = {
     const once = () => trainStep(spec, batch, step++, 1e-3, opt, 1);
     const times = await timeIt(once, ctx.reps, 2);
     const kernels = await kernelCount(once);
+    const dispatches = await dispatchCount(once);
     opt.dispose();
     model.dispose();
     return [
@@ -98,6 +125,7 @@ const trainStepCase: BenchCase = {
         ms_min: Math.min(...times),
         n: times.length,
         kernels_per_step: kernels,
+        dispatches_per_step: dispatches,
       },
     ];
   },
@@ -120,6 +148,7 @@ const samplingCase: BenchCase = {
       const run = () => generate(model, prompts, rng, { maxNewTokens: newTokens, kvCache });
       const times = await timeIt(run, Math.max(1, Math.ceil(ctx.reps / 2)), 1);
       const kernels = await kernelCount(run);
+      const dispatches = await dispatchCount(run);
       const ms = median(times);
       out.push({
         bench: kvCache ? 'sample_kv' : 'sample_nokv',
@@ -131,6 +160,7 @@ const samplingCase: BenchCase = {
         n: times.length,
         tokens_per_s: (ctx.batch * newTokens) / (ms / 1000),
         kernels_per_token: kernels / newTokens,
+        dispatches_per_token: dispatches === null ? null : dispatches / newTokens,
       });
     }
     model.dispose();

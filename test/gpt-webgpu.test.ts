@@ -69,12 +69,21 @@ describe('GPT on webgpu', () => {
     };
     close(gpu.logits, ref.logits, 1e-4, 'logits');
     assert.ok(Math.abs(gpu.loss - ref.loss) < 1e-4, `loss ${gpu.loss} vs ${ref.loss}`);
-    // Adam moves every weight by about lr = 1e-3 (a wrong gradient sign shows as 2e-3); weights whose
-    // true gradient is zero (the key bias) move by float noise amplified by Adam, up to ~1e-4.
+    // Adam moves every weight by about lr = 1e-3 (a wrong gradient sign shows as 2e-3). The key bias
+    // (c_attn.bias[D, 2D)) has a true gradient of exactly zero (softmax ignores a per-row constant
+    // added to the scores), so its 'gradient' is float noise that Adam normalises to a step of up to
+    // lr in either direction, differently on each backend and kernel set: there the two may differ by
+    // up to 2 lr. Everything else agrees to float rounding (< 1e-6 seen), well inside 1e-5, which
+    // still catches a missing weight decay (lr wd |p| ~ 2e-5).
+    const d = cfg.nEmbd;
     for (const name of Object.keys(ref.after)) {
       const a = gpu.after[name]!;
       const b = ref.after[name]!;
-      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 3e-4, `${name}[${i}] after one step: ${a[i]} vs ${b[i]}`);
+      const keyBias = name.endsWith('attn.c_attn.bias');
+      for (let i = 0; i < a.length; i++) {
+        const tol = keyBias && i >= d && i < 2 * d ? 2e-3 + 1e-6 : 1e-5;
+        assert.ok(Math.abs(a[i]! - b[i]!) <= tol, `${name}[${i}] after one step: ${a[i]} vs ${b[i]}`);
+      }
     }
     assert.deepEqual(gpu.samples, ref.samples);
     close(gpu.sampleLogProbs, ref.sampleLogProbs, 1e-4, 'sample log-probs');

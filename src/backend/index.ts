@@ -1,7 +1,8 @@
 /**
  * Backends: run-time selection of the tfjs backend (tensorflow > hardware webgpu > wasm > cpu),
  * the wasm UnsortedSegmentSum kernel (embedding gradients), and WebGPU in Node through Dawn,
- * on a real GPU or on Mesa llvmpipe. See docs/backends.md.
+ * on a real GPU or on Mesa llvmpipe, with fused WGSL kernels that cut its dispatches per step.
+ * See docs/backends.md.
  */
 export {
   BACKEND_ENV,
@@ -41,6 +42,13 @@ export {
   webgpuInfo,
 } from './webgpu-node.js';
 export type { WebGPUAttempt, WebGPUFeatureLevel, WebGPUInitOptions, WebGPUNodeInfo } from './webgpu-node.js';
+export {
+  WEBGPU_FUSED_ENV,
+  WEBGPU_KERNELS,
+  registerWebGPUKernels,
+  webgpuFusedAvailable,
+  webgpuFusedEnabled,
+} from './webgpu-kernels/index.js';
 export {
   BENCH_MLP,
   MLP_PARAM_NAMES,

@@ -24,6 +24,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { registerWebGPUKernels } from './webgpu-kernels/index.js';
 
 const SOURCE = 'src/backend/webgpu-node.ts';
 
@@ -384,6 +385,7 @@ async function initialise(options: WebGPUInitOptions): Promise<WebGPUNodeInfo> {
   const adapterInfo = (found.adapter as { info?: unknown }).info;
   const NodeWebGPUBackend = withNodeReadSync(wg.WebGPUBackend);
   tf.registerBackend('webgpu', () => new NodeWebGPUBackend(device, adapterInfo), 3);
+  registerWebGPUKernels(); // fused AdamW, gradient norm, GELU, LayerNorm (webgpu-kernels/)
 
   const info: WebGPUNodeInfo = Object.freeze({
     vendor: found.info.vendor ?? '',

@@ -11,7 +11,16 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../util/rng.js';
 import type { GPTConfig } from './config.js';
-import { gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
+import {
+  fusedAttention,
+  fusedAttentionSoftmax,
+  fusedEmbed,
+  fusedSplitHeads,
+  fusedTokenLogProbs,
+  noGradientRecording,
+  webgpuFusedAvailable,
+} from '../backend/webgpu-kernels/index.js';
+import { addLayerNorm, gelu, layerNorm, linear, matmul, matmulTransposeB, takeLast } from './ops.js';
 
 /** Weights as plain arrays, e.g. from a checkpoint (safetensors TensorData fits). */
 export interface WeightData {
@@ -165,6 +174,46 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
   const splitHeads = (x: tf.Tensor, b: number, t: number): tf.Tensor4D =>
     tf.transpose(x.reshape([b, t, nh, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
 
+  /** Token plus position embeddings [B, T, D] (positions 0..T-1 when null); one dispatch each way on webgpu. */
+  function embed(tokens: tf.Tensor2D, positions: tf.Tensor2D | null): tf.Tensor {
+    if (webgpuFusedAvailable()) return fusedEmbed(P('wte'), P('wpe'), tokens, positions);
+    const t = tokens.shape[1];
+    const tok = tf.gather(P('wte'), tokens); // [B, T, D]
+    const pos = positions === null ? tf.slice(P('wpe'), [0, 0], [t, d]) : tf.gather(P('wpe'), positions); // [T, D] | [B, T, D]
+    return tf.add(tok, pos);
+  }
+
+  /**
+   * q [B, H, T, hs] and k, v [B, H, Tk, hs] from the fused projection qkv [B, T, 3D], the cached
+   * keys and values (if any) first. One dispatch on webgpu (webgpu-kernels/heads.ts); elsewhere a
+   * split, three transposes and two concats.
+   */
+  function headsOf(qkv: tf.Tensor, b: number, t: number, cached: { keys: tf.Tensor4D; values: tf.Tensor4D } | null): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+    if (webgpuFusedAvailable()) return fusedSplitHeads(qkv, nh, cached);
+    const [q, k, v] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, T, D] each
+    const qh = splitHeads(q, b, t);
+    let kh = splitHeads(k, b, t);
+    let vh = splitHeads(v, b, t);
+    if (cached) {
+      kh = tf.concat([cached.keys, kh], 2); // [B, H, Tk, hs]
+      vh = tf.concat([cached.values, vh], 2);
+    }
+    return [qh, kh, vh];
+  }
+
+  /**
+   * softmax(q k^T scale + bias) v with the heads merged: [B, T, D]. On webgpu one dispatch when no
+   * gradient is recorded (decoding, reference and scoring passes), else a fused softmax between
+   * two matmuls; elsewhere the plain ops.
+   */
+  function attend(qh: tf.Tensor4D, kh: tf.Tensor4D, vh: tf.Tensor4D, bias: tf.Tensor4D, scale: number, b: number, t: number): tf.Tensor {
+    const fused = webgpuFusedAvailable();
+    if (fused && noGradientRecording()) return fusedAttention(qh, kh, vh, bias, scale);
+    const scores = matmulTransposeB(qh, kh) as tf.Tensor4D; // [B, H, T, Tk]
+    const att = fused ? fusedAttentionSoftmax(scores, bias, scale) : tf.softmax(tf.add(tf.mul(scores, scale), bias));
+    return tf.transpose(matmul(att, vh), [0, 2, 1, 3]).reshape([b, t, d]);
+  }
+
   /**
    * The trunk: embeddings, blocks, ln_f. tokens [B, Tq] at positions [B, Tq]; attends to cached
    * keys plus its own. Returns hidden [B, Tq, D] and the keys/values of every layer.
@@ -176,36 +225,30 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
     past: KVCache | null,
   ): { hidden: tf.Tensor3D; keys: tf.Tensor4D[]; values: tf.Tensor4D[] } {
     const [b, t] = tokens.shape;
-    const tok = tf.gather(P('wte'), tokens); // [B, T, D]
-    const pos = positions === null ? tf.slice(P('wpe'), [0, 0], [t, d]) : tf.gather(P('wpe'), positions); // [T, D] | [B, T, D]
-    let x: tf.Tensor = tf.add(tok, pos); // [B, T, D]
+    let x: tf.Tensor = embed(tokens, positions); // residual stream [B, T, D]
     const keys: tf.Tensor4D[] = [];
     const values: tf.Tensor4D[] = [];
     const scale = 1 / Math.sqrt(hs);
+    const eps = c.layerNormEps;
+    const ln = (name: string): [tf.Tensor, tf.Tensor] => [P(name + '.weight'), P(name + '.bias')];
+    // Each sublayer's output joins the residual stream together with the next LayerNorm:
+    // x <- x + out, h <- ln(x) (addLayerNorm: one dispatch each way on webgpu).
+    let h = layerNorm(x, ...ln('h.0.ln_1'), eps);
     for (let i = 0; i < c.nLayer; i++) {
       const p = `h.${i}.`;
       // --- causal self-attention ---
-      const h1 = layerNorm(x, P(p + 'ln_1.weight'), P(p + 'ln_1.bias'), c.layerNormEps);
-      const qkv = linear(h1, P(p + 'attn.c_attn.weight'), P(p + 'attn.c_attn.bias')); // [B, T, 3D]
-      const [q, k, v] = tf.split(qkv, 3, -1) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, T, D] each
-      const qh = splitHeads(q, b, t);
-      let kh = splitHeads(k, b, t);
-      let vh = splitHeads(v, b, t);
-      if (past) {
-        kh = tf.concat([past.keys[i]!, kh], 2); // [B, H, Tk, hs]
-        vh = tf.concat([past.values[i]!, vh], 2);
-      }
+      const qkv = linear(h, P(p + 'attn.c_attn.weight'), P(p + 'attn.c_attn.bias')); // [B, T, 3D]
+      const [qh, kh, vh] = headsOf(qkv, b, t, past ? { keys: past.keys[i]!, values: past.values[i]! } : null); // [B, H, T|Tk, hs]
       keys.push(kh);
       values.push(vh);
-      const att = tf.softmax(tf.add(tf.mul(matmulTransposeB(qh, kh), scale), bias)); // [B, H, T, Tk]
-      const y = tf.transpose(matmul(att, vh), [0, 2, 1, 3]).reshape([b, t, d]); // [B, T, D]
-      x = tf.add(x, linear(y, P(p + 'attn.c_proj.weight'), P(p + 'attn.c_proj.bias')));
+      const y = attend(qh, kh, vh, bias, scale, b, t); // [B, T, D]
+      [x, h] = addLayerNorm(x, linear(y, P(p + 'attn.c_proj.weight'), P(p + 'attn.c_proj.bias')), ...ln(p + 'ln_2'), eps);
       // --- MLP ---
-      const h2 = layerNorm(x, P(p + 'ln_2.weight'), P(p + 'ln_2.bias'), c.layerNormEps);
-      const m = gelu(linear(h2, P(p + 'mlp.c_fc.weight'), P(p + 'mlp.c_fc.bias')));
-      x = tf.add(x, linear(m, P(p + 'mlp.c_proj.weight'), P(p + 'mlp.c_proj.bias')));
+      const m = gelu(linear(h, P(p + 'mlp.c_fc.weight'), P(p + 'mlp.c_fc.bias')));
+      const next = i + 1 < c.nLayer ? `h.${i + 1}.ln_1` : 'ln_f';
+      [x, h] = addLayerNorm(x, linear(m, P(p + 'mlp.c_proj.weight'), P(p + 'mlp.c_proj.bias')), ...ln(next), eps);
     }
-    const hidden = layerNorm(x, P('ln_f.weight'), P('ln_f.bias'), c.layerNormEps) as tf.Tensor3D;
+    const hidden = h as tf.Tensor3D; // after ln_f
     return { hidden, keys, values };
   }
 
@@ -247,6 +290,10 @@ export function createGPT(config: GPTConfig, init: GPTInit, options: { trainable
   function sequenceLogProbs(tokens: tf.Tensor2D, mask: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor2D {
     const [b, t] = tokens.shape;
     return tf.tidy(() => {
+      if (webgpuFusedAvailable()) {
+        // one dispatch each way (webgpu-kernels/logprobs.ts): the same numbers as below
+        return fusedTokenLogProbs(logits(tokens, attentionMask), tokens, tf.cast(mask, 'float32') as tf.Tensor2D);
+      }
       const lg = logits(tokens, attentionMask).slice([0, 0, 0], [b, t - 1, c.vocabSize]); // [B, T-1, V]
       const targets = tokens.slice([0, 1], [b, t - 1]) as tf.Tensor2D; // [B, T-1]
       const lp = takeLast(tf.logSoftmax(lg) as tf.Tensor3D, targets); // [B, T-1]

@@ -6,10 +6,13 @@
  * and tfjs's own matMul gradient asks for exactly those transposes (dA = dY B^T, dB = A^T dY).
  * `matmul` therefore has a custom gradient that transposes explicitly on the CPU backends. On
  * webgpu (and tfjs-node) transposed matmuls are cheap and an explicit transpose is one more
- * dispatch, so there it keeps the transpose flags.
+ * dispatch, so there it keeps the transpose flags. On webgpu, `linear` adds the bias inside the
+ * matmul shader (tf.fused.matMul) and sums its gradient in one dispatch, unless
+ * SAFE_ALIGN_WEBGPU_FUSED=0.
  */
 import * as tf from '@tensorflow/tfjs';
 import { fusedGelu, fusedLayerNorm, fusedOpsAvailable } from '../backend/wasm-kernels/fused.js';
+import { fusedAddLayerNorm, fusedColumnSum, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 
 /** Backends whose matmul is slow with transpose flags. */
 const EXPLICIT_TRANSPOSE_BACKENDS = new Set(['wasm', 'cpu']);
@@ -71,6 +74,24 @@ const affineExplicit = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[])
   };
 }) as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
+/**
+ * x @ W + bias on webgpu: the bias is added inside the matmul shader (tf.fused.matMul), and its
+ * gradient db = sum_rows dy is one column-sum dispatch instead of a transpose and a reduction;
+ * dx = dy W^T and dW = x^T dy keep the transpose flags (cheap on webgpu).
+ */
+const affineWebGPU = tf.customGrad(((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([x, w]);
+  return {
+    value: tf.fused.matMul({ a: x, b: w, bias: b }),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const dy2 = dy as tf.Tensor2D;
+      return [tf.matMul(dy2, ws, false, true), tf.matMul(xs, dy2, true, false), fusedColumnSum(dy2)];
+    },
+  };
+}) as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
 /** x @ W + bias on the last axis: x [..., Din], w [Din, Dout], bias [Dout] -> [..., Dout]. */
 export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
   const din = x.shape[x.rank - 1]!;
@@ -79,6 +100,7 @@ export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor 
   const x2 = x.reshape([-1, din]); // [N, Din]
   let y: tf.Tensor;
   if (bias && explicitTranspose()) y = affineExplicit(x2, w, bias);
+  else if (bias && webgpuFusedAvailable()) y = affineWebGPU(x2, w, bias);
   else {
     y = matmul(x2, w); // [N, Dout]
     if (bias) y = tf.add(y, bias);
@@ -91,9 +113,20 @@ export function linear(x: tf.Tensor, w: tf.Tensor, bias?: tf.Tensor): tf.Tensor 
  * y = (x - mean) / sqrt(var + eps) * g + b, with the biased variance.
  */
 export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
-  if (fusedOpsAvailable()) return fusedLayerNorm(x, g, b, eps); // one wasm kernel each way (docs/wasm-kernels.md)
+  // one wasm kernel each way (docs/wasm-kernels.md); one webgpu dispatch each way (docs/backends.md)
+  if (fusedOpsAvailable() || webgpuFusedAvailable()) return fusedLayerNorm(x, g, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+}
+
+/**
+ * A pre-LN residual step: s = x + y and h = layerNorm(s, g, b) (the formula above). Returns [s, h].
+ * One dispatch each way on webgpu (webgpu-kernels/addnorm.ts); elsewhere an add and layerNorm.
+ */
+export function addLayerNorm(x: tf.Tensor, y: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor] {
+  if (webgpuFusedAvailable()) return fusedAddLayerNorm(x, y, g, b, eps);
+  const s = tf.add(x, y);
+  return [s, layerNorm(s, g, b, eps)];
 }
 
 /**
@@ -102,7 +135,7 @@ export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number)
  * since 0.5 (1 + tanh(u)) = sigmoid(2u); sigmoid is a vectorised kernel on wasm, tanh is 6x slower.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (fusedOpsAvailable()) return fusedGelu(x);
+  if (fusedOpsAvailable() || webgpuFusedAvailable()) return fusedGelu(x);
   const c = 2 * Math.sqrt(2 / Math.PI);
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), c);
   return tf.mul(x, tf.sigmoid(inner));

@@ -4,8 +4,13 @@
  *   p  <- p - lr (m_t / (1 - b1^t)) / (sqrt(v_t / (1 - b2^t)) + eps) - lr wd p
  * Weight decay applies to matrices only (rank >= 2), not to biases, gains or scalars (nanoGPT's
  * grouping). State is plain variables so it can be checkpointed and restored.
+ *
+ * On webgpu (unless SAFE_ALIGN_WEBGPU_FUSED=0) one fused dispatch updates one to four variables
+ * (src/backend/webgpu-kernels/adamw.ts) instead of ~10 elementwise kernels per variable; other
+ * backends run the plain ops below.
  */
 import * as tf from '@tensorflow/tfjs';
+import { adamwVariablesPerDispatch, fusedAdamWStep, webgpuFusedAvailable, type AdamWSlot, type AdamWStepAttrs } from '../backend/webgpu-kernels/index.js';
 
 export interface AdamWConfig {
   beta1: number;
@@ -27,26 +32,26 @@ export class AdamW {
     this.config = { ...DEFAULT_ADAMW, ...config };
   }
 
-  /** Applies one update to `params` from `grads` (same names) with learning rate `lr`. Does not dispose grads. */
-  apply(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+  /**
+   * Applies one update to `params` from `grads` (same names) with learning rate `lr`; every
+   * gradient is first multiplied by `gradScale` (global-norm clipping; 1 = as given). Does not
+   * dispose grads.
+   */
+  apply(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, gradScale = 1): void {
     const { beta1, beta2, eps, weightDecay } = this.config;
     this.step++;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
+    if (webgpuFusedAvailable()) {
+      this.applyFused(params, grads, { lr, beta1, beta2, eps, biasCorrection1: bc1, biasCorrection2: bc2, gradScale });
+      return;
+    }
     for (const [name, p] of Object.entries(params)) {
-      const g = grads[name];
-      if (!g) continue;
-      let m = this.m.get(name);
-      let v = this.v.get(name);
-      if (!m || !v) {
-        m = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
-        v = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
-        this.m.set(name, m);
-        this.v.set(name, v);
-      }
-      const mm = m;
-      const vv = v;
+      const grad = grads[name];
+      if (!grad) continue;
+      const [mm, vv] = this.moments(name, p);
       tf.tidy(() => {
+        const g = gradScale === 1 ? grad : tf.mul(grad, gradScale);
         const mNew = tf.add(tf.mul(mm, beta1), tf.mul(g, 1 - beta1));
         const vNew = tf.add(tf.mul(vv, beta2), tf.mul(tf.square(g), 1 - beta2));
         mm.assign(mNew);
@@ -54,6 +59,41 @@ export class AdamW {
         const update = tf.div(tf.div(mNew, bc1), tf.add(tf.sqrt(tf.div(vNew, bc2)), eps));
         const decay = p.rank >= 2 && weightDecay > 0 ? tf.mul(p, weightDecay) : null;
         p.assign(tf.sub(p, tf.mul(decay ? tf.add(update, decay) : update, lr)));
+      });
+    }
+  }
+
+  /** The moment variables of `name`, created as zeros like `p` on first use. */
+  private moments(name: string, p: tf.Variable): [tf.Variable, tf.Variable] {
+    let m = this.m.get(name);
+    let v = this.v.get(name);
+    if (!m || !v) {
+      m = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+      v = tf.tidy(() => tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, m);
+      this.v.set(name, v);
+    }
+    return [m, v];
+  }
+
+  /** The same update on webgpu: one fused dispatch per adamwVariablesPerDispatch() variables. */
+  private applyFused(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, attrs: AdamWStepAttrs): void {
+    const slots: (AdamWSlot & { p: tf.Variable; m: tf.Variable; v: tf.Variable })[] = [];
+    for (const [name, p] of Object.entries(params)) {
+      const g = grads[name];
+      if (!g) continue;
+      const [m, v] = this.moments(name, p);
+      slots.push({ p, g, m, v, weightDecay: p.rank >= 2 ? this.config.weightDecay : 0 });
+    }
+    const per = adamwVariablesPerDispatch();
+    for (let at = 0; at < slots.length; at += per) {
+      const group = slots.slice(at, at + per);
+      tf.tidy(() => {
+        fusedAdamWStep(group, attrs).forEach(([pNew, mNew, vNew], j) => {
+          group[j]!.m.assign(mNew);
+          group[j]!.v.assign(vNew);
+          group[j]!.p.assign(pNew);
+        });
       });
     }
   }

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { nonNegative, resolveConfig } from '../util/config.js';
+import { fusedGlobalNorm, webgpuFusedAvailable } from '../backend/webgpu-kernels/index.js';
 import { AdamW, type AdamWConfig } from './adamw.js';
 import { learningRateAt } from './schedule.js';
 
@@ -109,6 +110,19 @@ export function trainerConfig(overrides?: Partial<TrainerConfig>): TrainerConfig
 }
 
 /**
+ * Global gradient norm sqrt(sum over all gradients of sum g^2), the quantity clipped below
+ * (nanoGPT's clip_grad_norm_). On webgpu one fused dispatch per 6-14 gradients
+ * (src/backend/webgpu-kernels/norm.ts); elsewhere a Square and a Sum per gradient and a chain of
+ * adds (not addN: webgpu limits a shader to 16 storage buffers). Caller disposes.
+ */
+export function globalGradNorm(grads: readonly tf.Tensor[]): tf.Scalar {
+  if (webgpuFusedAvailable()) return fusedGlobalNorm(grads);
+  return tf.tidy(() =>
+    grads.length ? (tf.sqrt(grads.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) as tf.Scalar) : tf.scalar(0),
+  );
+}
+
+/**
  * Computes the loss and gradients for one batch, clips and applies them. Returns the step's
  * numbers; throws NonFiniteLossError (without updating) on a non-finite loss or gradient.
  */
@@ -134,10 +148,7 @@ export async function trainStep<B>(
   for (const [varName, g] of Object.entries(rawGrads)) grads[byVarName.get(varName)!] = g;
   const metricNames = Object.keys(metricTensors);
   const gradList = Object.values(grads);
-  // A chain of adds, not addN: webgpu limits a shader to 16 storage buffers.
-  const norm = tf.tidy(() =>
-    gradList.length ? tf.sqrt(gradList.map((g) => tf.sum(tf.square(g))).reduce((a, b) => tf.add(a, b))) : tf.scalar(0),
-  );
+  const norm = globalGradNorm(gradList);
   const packed = tf.tidy(() => tf.stack([value, norm, ...metricNames.map((k) => metricTensors[k]!)].map((t) => t.reshape([]))));
   const numbers = await packed.data();
   packed.dispose();
@@ -148,14 +159,7 @@ export async function trainStep<B>(
   try {
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(step, loss, gradNorm);
     const scale = gradClipNorm > 0 && gradNorm > gradClipNorm ? gradClipNorm / (gradNorm + 1e-6) : 1;
-    if (scale < 1) {
-      const clipped: Record<string, tf.Tensor> = {};
-      for (const [n, g] of Object.entries(grads)) clipped[n] = tf.mul(g, scale);
-      optimizer.apply(spec.params, clipped, lr);
-      tf.dispose(Object.values(clipped));
-    } else {
-      optimizer.apply(spec.params, grads, lr);
-    }
+    optimizer.apply(spec.params, grads, lr, scale); // clipping: g * scale inside the update
   } finally {
     tf.dispose([value, norm, ...gradList, ...Object.values(metricTensors)]);
   }

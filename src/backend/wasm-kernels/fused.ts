@@ -6,8 +6,10 @@
  *   gelu(x)            = x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))         (GPT-2 tanh form)
  *   layerNorm(x, g, b) = (x - mean) / sqrt(var + eps) g + b, biased var, last axis (Ba et al. 2016)
  *
- * They run only where the kernels are registered ('wasm', by registerFastWasmKernels) and throw
- * elsewhere; `fusedOpsAvailable()` says whether the active backend has them, so a caller can write
+ * They run only where the kernels are registered ('wasm', by registerFastWasmKernels; 'webgpu', by
+ * initWebGPUNode with the WGSL versions of src/backend/webgpu-kernels/fused.ts) and throw elsewhere;
+ * `fusedOpsAvailable()` says whether wasm has them (`webgpuFusedAvailable()` for webgpu), so a
+ * caller can write
  *   fusedOpsAvailable() ? fusedGelu(x) : gelu(x)
  * Gradients come from tf.customGrad, so they compose with tf.grads / variableGrads as usual.
  */
@@ -121,14 +123,18 @@ export const FUSED_KERNELS: Readonly<Record<string, (args: KernelArgs) => tf.Ten
   [LAYER_NORM_GRAD_KERNEL]: layerNormGradKernel,
 });
 
-/** True when the active backend has the fused kernels (wasm with registerFastWasmKernels(), module usable). */
+/**
+ * True when the active backend is wasm with the fused kernels (registerFastWasmKernels(), module
+ * usable). The webgpu versions of the same kernels (src/backend/webgpu-kernels/) have their own
+ * check, webgpuFusedAvailable().
+ */
 export function fusedOpsAvailable(): boolean {
-  return tf.getKernel(GELU_KERNEL, tf.getBackend()) != null && kernelsUsable(tf.backend() as BackendWasm);
+  return tf.getBackend() === 'wasm' && tf.getKernel(GELU_KERNEL, 'wasm') != null && kernelsUsable(tf.backend() as BackendWasm);
 }
 
 function run(kernel: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor | tf.Tensor[] {
   if (tf.getKernel(kernel, tf.getBackend()) == null) {
-    throw new Error(`${SOURCE}: ${kernel} is registered for 'wasm' only (active backend '${tf.getBackend()}'); check fusedOpsAvailable()`);
+    throw new Error(`${SOURCE}: ${kernel} is registered for 'wasm' only (and 'webgpu' once initWebGPUNode ran; active backend '${tf.getBackend()}'); check fusedOpsAvailable() / webgpuFusedAvailable()`);
   }
   return tf.engine().runKernel(kernel, inputs, attrs) as tf.Tensor | tf.Tensor[];
 }

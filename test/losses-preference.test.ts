@@ -237,7 +237,7 @@ describe('sequence log-prob sums and a tiny pairwise run', () => {
     shape: [2, 6],
   };
 
-  it('sums the masked per-token log-probs; reference sums are plain constants', () => {
+  it('sums the masked per-token log-probs; reference sums are plain constants', async () => {
     const model = createGPT(tiny, { rng: createRng(5) });
     const before = tf.memory().numTensors;
     const sums = sequenceLogProbSums(model, chosen);
@@ -248,7 +248,7 @@ describe('sequence log-prob sums and a tiny pairwise run', () => {
     const got = Array.from(sums.dataSync());
     got.forEach((v, i) => close(v, manual[i]!, 1e-5, `row ${i}`));
     assert.ok(got.every((v) => v < 0));
-    const ref = referenceLogProbSums(model, chosen);
+    const ref = await referenceLogProbSums(model, chosen);
     assert.ok(ref instanceof Float32Array);
     Array.from(ref).forEach((v, i) => close(v, got[i]!, 1e-6, `ref row ${i}`));
     sums.dispose();
@@ -261,8 +261,8 @@ describe('sequence log-prob sums and a tiny pairwise run', () => {
     it(`'${type}' training on a tiny GPT lowers the loss and moves h toward the label`, async () => {
       const policy = createGPT(tiny, { rng: createRng(11) });
       const reference = createGPT(tiny, { rng: createRng(11) }, { trainable: false });
-      const refChosen = referenceLogProbSums(reference, chosen);
-      const refRejected = referenceLogProbSums(reference, rejected);
+      const refChosen = await referenceLogProbSums(reference, chosen);
+      const refRejected = await referenceLogProbSums(reference, rejected);
       const labels = { p: [0.9, 0.2], target: [0.5, -1] }; // dpo_soft: pair 1 prefers y_l; bfpo: safe/safe, unsafe/safe
       const beta = 0.5;
       const { history } = await train({

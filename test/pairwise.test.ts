@@ -12,6 +12,7 @@ import { runBFPO } from '../src/align/bfpo-method.js';
 import {
   bfpoPairs,
   dialogueLogProbSums,
+  ReferenceLogProbs,
   evaluatePairs,
   helpfulnessPairs,
   pairwiseConfig,
@@ -117,7 +118,7 @@ describe('trainPreference', () => {
       const pol = counting(policy);
       const ref = counting(reference);
       const opts = { padId: pad, batchSize: 16 };
-      const before = evaluatePairs(policy, reference, pairs, type, opts);
+      const before = await evaluatePairs(policy, reference, pairs, type, opts);
       const counts: number[] = [];
       const steps = 10;
       const { history } = await trainPreference(
@@ -128,7 +129,7 @@ describe('trainPreference', () => {
         { steps, learningRate: 1e-2, minLearningRate: 1e-2, warmupSteps: 0, weightDecay: 0 },
         { onStep: () => void counts.push(tf.memory().numTensors) },
       );
-      const after = evaluatePairs(policy, reference, pairs, type, opts);
+      const after = await evaluatePairs(policy, reference, pairs, type, opts);
       // policy = reference at step 0: h = 0 exactly
       assert.ok(Math.abs(history[0]!.metrics['pref/margin']!) < 1e-4, 'initial margin 0');
       assert.ok(after.accuracy > before.accuracy, `${type}: accuracy ${before.accuracy} -> ${after.accuracy}`);
@@ -151,6 +152,43 @@ describe('trainPreference', () => {
       policy.dispose();
     });
   }
+
+  it("remembers π_ref's sums (ReferenceLogProbs): the same training, no reference pass once they are known", async () => {
+    const train = async (cache?: ReferenceLogProbs) => {
+      const policy = createGPT(cfg, { copyOf: reference.params });
+      const { history } = await trainPreference(
+        policy,
+        cache ? (cache.model as GPT) : reference,
+        soft,
+        { lossType: 'dpo_soft', beta: 0.5, batchSize: 2, padId: pad, rng: createRng(5), ...(cache ? { referenceLogProbs: cache } : {}) },
+        { steps: 4, learningRate: 1e-2, warmupSteps: 0 },
+      );
+      policy.dispose();
+      return history.map((h) => h.loss);
+    };
+    const plain = await train();
+    const ref = counting(reference);
+    const cache = new ReferenceLogProbs(ref.model, { padId: pad, batchSize: 3 });
+    const cached = await train(cache);
+    cached.forEach((l, i) => assert.ok(Math.abs(l - plain[i]!) < 1e-5, `step ${i}: ${l} vs ${plain[i]}`));
+    // 4 pairs, 2 per step, 4 steps: each of the 8 responses is scored once (in the first two steps' batches)
+    assert.equal(cache.size, 8);
+    assert.equal(ref.rows.reduce((a, b) => a + b, 0), 8, 'each response through the reference once');
+    const again = await train(cache);
+    assert.deepEqual(again, cached);
+    assert.equal(ref.rows.reduce((a, b) => a + b, 0), 8, 'nothing computed again');
+    // lookups equal a direct computation; a cache of another model is refused
+    const d = soft.map((p) => ({ prompt: p.prompt, response: p.chosen }));
+    const direct = await dialogueLogProbSums(reference, d, { padId: pad });
+    Array.from(await cache.of(d)).forEach((v, i) => assert.ok(Math.abs(v - direct[i]!) < 1e-5));
+    assert.throws(() => cache.set(d, [1]), /1 sums for 4 dialogues/);
+    const policy = createGPT(cfg, { copyOf: reference.params });
+    assert.throws(
+      () => trainPreference(policy, reference, soft, { lossType: 'dpo_soft', padId: pad, rng: createRng(1), referenceLogProbs: cache }),
+      /another model's log-probs/,
+    );
+    policy.dispose();
+  });
 
   it('adds the replay buffer to the loss with its weight, in the same stacked pass', async () => {
     const policy = createGPT(cfg, { copyOf: reference.params });
@@ -187,8 +225,8 @@ describe('trainPreference', () => {
       { steps: 1, learningRate: 1e-3, warmupSteps: 0 },
     );
     // at step 0 the policy is the reference: h = 0, the soft DPO loss is log 2
-    const chosen = dialogueLogProbSums(reference, soft2.map((p) => ({ prompt: p.prompt, response: p.chosen })), { padId: pad });
-    const rejected = dialogueLogProbSums(reference, soft2.map((p) => ({ prompt: p.prompt, response: p.rejected })), { padId: pad });
+    const chosen = await dialogueLogProbSums(reference, soft2.map((p) => ({ prompt: p.prompt, response: p.chosen })), { padId: pad });
+    const rejected = await dialogueLogProbSums(reference, soft2.map((p) => ({ prompt: p.prompt, response: p.rejected })), { padId: pad });
     const w = [0.9, 0.2];
     let num = 0;
     let den = 0;

@@ -37,7 +37,18 @@ import { createRng } from '../util/rng.js';
 import type { PreferenceLossType } from '../losses/preference.js';
 import type { ReferenceSamples } from './can.js';
 import type { PairScores } from './sampling.js';
-import { evaluatePairs, helpfulnessPairs, safetyPairs, trainPreference, type PairEvaluation, type PreferencePair, type ReplayBuffer } from './pairwise.js';
+import {
+  dialogueLogProbSums,
+  evaluatePairs,
+  helpfulnessPairs,
+  safetyPairs,
+  trainPreference,
+  type PairEvaluation,
+  type PreferencePair,
+  type ReferenceLogProbs,
+  type ReplayBuffer,
+} from './pairwise.js';
+import type { Dialogue } from '../data/batch.js';
 
 const FILE = 'src/align/methods.ts';
 
@@ -71,6 +82,8 @@ export interface AlignmentData {
   pairScores?: PairScores;
   /** π_ref samples scored by the reward and cost models (MoCAN's and PeCAN's dual), when already drawn. */
   referenceSamples?: ReferenceSamples;
+  /** Σ log π_ref of dialogues, remembered across runs (a `ReferenceLogProbs` of `reference`). */
+  referenceLogProbs?: ReferenceLogProbs;
 }
 
 /** A policy trained by one of these methods, with the settings another method must match to reuse it. */
@@ -240,6 +253,7 @@ export async function trainStage(
       padId: data.tokenizer.specials.pad,
       rng: createRng(c.seed).fork(`batches:${stage}`),
       ...(extra.replay ? { replay: extra.replay } : {}),
+      ...cacheOf(data),
     },
     trainerSettings(c, extra.steps),
     { onStep: (log) => callbacks.onStep?.(log, stage) },
@@ -253,9 +267,24 @@ export function pairMetrics(prefix: string, e: PairEvaluation, metrics: Record<s
   metrics[`${prefix}/train_margin`] = e.meanMargin;
 }
 
-export function evaluateTraining(policy: GPT, data: AlignmentData, pairs: readonly PreferencePair[], type: PreferenceLossType, c: PreferenceTrainingConfig): PairEvaluation | null {
+export async function evaluateTraining(
+  policy: GPT,
+  data: AlignmentData,
+  pairs: readonly PreferencePair[],
+  type: PreferenceLossType,
+  c: PreferenceTrainingConfig,
+): Promise<PairEvaluation | null> {
   if (c.evalPairs === 0) return null;
-  return evaluatePairs(policy, data.reference, pairs.slice(0, c.evalPairs), type, { padId: data.tokenizer.specials.pad, batchSize: c.evalBatchSize });
+  return evaluatePairs(policy, data.reference, pairs.slice(0, c.evalPairs), type, { padId: data.tokenizer.specials.pad, batchSize: c.evalBatchSize, ...cacheOf(data) });
+}
+
+/** Σ log π_ref of dialogues: looked up in data.referenceLogProbs when there is one. */
+export function referenceSums(data: AlignmentData, dialogues: readonly Dialogue[], batchSize: number): Promise<Float32Array> {
+  return data.referenceLogProbs ? data.referenceLogProbs.of(dialogues) : dialogueLogProbSums(data.reference, dialogues, { padId: data.tokenizer.specials.pad, batchSize });
+}
+
+function cacheOf(data: AlignmentData): { referenceLogProbs?: ReferenceLogProbs } {
+  return data.referenceLogProbs ? { referenceLogProbs: data.referenceLogProbs } : {};
 }
 
 export function lastMetrics(history: readonly StageStepLog[], metrics: Record<string, number>): void {

@@ -6,7 +6,8 @@
  * 1. batch: B pairs (and R replay pairs for BFPO's buffer) are padded into ONE stacked batch
  *    [2B + 2R, T]: chosen rows, rejected rows, replay chosen, replay rejected;
  * 2. the frozen reference's Σ_t log π_ref over each row's response tokens is computed there, once,
- *    as plain numbers (constants: no gradient flows into the reference);
+ *    as plain numbers (constants: no gradient flows into the reference), or looked up in a
+ *    `ReferenceLogProbs` that remembers them across steps, epochs and runs;
  * 3. loss: the policy's Σ_t log πθ for all rows in one forward pass, split into the four sides, and
  *    `preferenceLoss(lossType, …)` (src/losses/preference.ts: the shared log-ratios, then one case
  *    per loss type); with a replay buffer L = L_main + weight·L_replay (BFPO's buffer, weight 1).
@@ -125,31 +126,87 @@ function sides(pairs: readonly PreferencePair[]): { chosen: Dialogue[]; rejected
  * Σ_t log π(y_t | x, y_<t) over each dialogue's response tokens (the <eos> included), without
  * gradients, in batches of `batchSize` rows: Float32Array [N]. No tensor outlives the call.
  */
-export function dialogueLogProbSums(
+export async function dialogueLogProbSums(
   model: Pick<GPT, 'sequenceLogProbs' | 'config'>,
   dialogues: readonly Dialogue[],
   options: { padId: number; batchSize?: number },
-): Float32Array {
+): Promise<Float32Array> {
   const batchSize = options.batchSize ?? 64;
   const out = new Float32Array(dialogues.length);
   for (let start = 0; start < dialogues.length; start += batchSize) {
     const s = stack(dialogues.slice(start, start + batchSize), model.config.blockSize, options.padId);
-    out.set(referenceLogProbSums(model, s), start);
+    out.set(await referenceLogProbSums(model, s), start);
   }
   return out;
 }
 
 /**
- * The log-ratio margins h = [log πθ(y_w) − log π_ref(y_w)] − [log πθ(y_l) − log π_ref(y_l)] of every
- * pair, without gradients: Float32Array [N].
+ * Σ log π_ref of dialogues, remembered (TRL's `precompute_ref_log_probs`, kept across runs): the
+ * reference is frozen, so each (prompt, response) is scored once, by the first run that needs it,
+ * and looked up after. DPO, IPO, BFPO, C-DPO's rounds, MoCAN and PeCAN's three runs all train on
+ * the same responses; the main job fills one from the `reference-logprobs` stage. Rows are padded
+ * to the block size either way, so a sum looked up equals the one a batch would compute.
  */
-export function pairMargins(policy: GPT, reference: GPT, pairs: readonly PreferencePair[], options: { padId: number; batchSize?: number }): Float32Array {
+export class ReferenceLogProbs {
+  private readonly sums = new Map<string, number>();
+
+  constructor(
+    readonly model: Pick<GPT, 'sequenceLogProbs' | 'config'>,
+    readonly options: { padId: number; batchSize?: number },
+  ) {}
+
+  static key(d: Dialogue): string {
+    return `${d.prompt.join(',')}|${d.response.join(',')}`;
+  }
+
+  /** Dialogues remembered. */
+  get size(): number {
+    return this.sums.size;
+  }
+
+  /** Records sums computed elsewhere (e.g. read back from a stage file), one per dialogue. */
+  set(dialogues: readonly Dialogue[], sums: ArrayLike<number>): void {
+    if (sums.length !== dialogues.length) throw new Error(`${FILE} ReferenceLogProbs.set: ${sums.length} sums for ${dialogues.length} dialogues`);
+    dialogues.forEach((d, i) => this.sums.set(ReferenceLogProbs.key(d), sums[i]!));
+  }
+
+  /** The sums of `dialogues`, computing (in batches) only the ones not seen before. */
+  async of(dialogues: readonly Dialogue[]): Promise<Float32Array> {
+    const keys = dialogues.map((d) => ReferenceLogProbs.key(d));
+    const missing = new Map<string, Dialogue>();
+    keys.forEach((k, i) => {
+      if (!this.sums.has(k) && !missing.has(k)) missing.set(k, dialogues[i]!);
+    });
+    if (missing.size) this.set([...missing.values()], await dialogueLogProbSums(this.model, [...missing.values()], this.options));
+    return Float32Array.from(keys, (k) => this.sums.get(k)!);
+  }
+}
+
+/**
+ * The log-ratio margins h = [log πθ(y_w) − log π_ref(y_w)] − [log πθ(y_l) − log π_ref(y_l)] of every
+ * pair, without gradients: Float32Array [N]. `referenceLogProbs` (of `reference`) saves recomputing π_ref's sums.
+ */
+export async function pairMargins(
+  policy: GPT,
+  reference: GPT,
+  pairs: readonly PreferencePair[],
+  options: { padId: number; batchSize?: number; referenceLogProbs?: ReferenceLogProbs },
+): Promise<Float32Array> {
   const { chosen, rejected } = sides(pairs);
-  const pc = dialogueLogProbSums(policy, chosen, options);
-  const pr = dialogueLogProbSums(policy, rejected, options);
-  const rc = dialogueLogProbSums(reference, chosen, options);
-  const rr = dialogueLogProbSums(reference, rejected, options);
+  const ref = referenceOf(reference, options);
+  const pc = await dialogueLogProbSums(policy, chosen, options);
+  const pr = await dialogueLogProbSums(policy, rejected, options);
+  const rc = await ref.of(chosen);
+  const rr = await ref.of(rejected);
   return pc.map((v, i) => v - rc[i]! - (pr[i]! - rr[i]!));
+}
+
+/** The given cache after checking it is `reference`'s, or a fresh one. */
+function referenceOf(reference: Pick<GPT, 'sequenceLogProbs' | 'config'>, options: { padId: number; batchSize?: number; referenceLogProbs?: ReferenceLogProbs }): ReferenceLogProbs {
+  const given = options.referenceLogProbs;
+  if (!given) return new ReferenceLogProbs(reference, options);
+  if (given.model !== reference) throw new Error(`${FILE}: 'referenceLogProbs' holds another model's log-probs than the reference given`);
+  return given;
 }
 
 /** Whether pair i's margin has its label's sign, with `preferenceLoss`'s rule for each loss type. */
@@ -180,14 +237,14 @@ export interface PairEvaluation {
 }
 
 /** Pairwise accuracy of a policy against its reference on `pairs` (and per BFPO cell when pairs carry cells). */
-export function evaluatePairs(
+export async function evaluatePairs(
   policy: GPT,
   reference: GPT,
   pairs: readonly PreferencePair[],
   type: PreferenceLossType,
-  options: { padId: number; batchSize?: number },
-): PairEvaluation {
-  const margins = pairMargins(policy, reference, pairs, options);
+  options: { padId: number; batchSize?: number; referenceLogProbs?: ReferenceLogProbs },
+): Promise<PairEvaluation> {
+  const margins = await pairMargins(policy, reference, pairs, options);
   let right = 0;
   let sum = 0;
   pairs.forEach((p, i) => {
@@ -248,6 +305,8 @@ export interface PairwiseOptions extends Partial<PairwiseConfig> {
   /** Drives the batch order (epochs without replacement); the replay order uses rng.fork('replay'). */
   rng: Rng;
   replay?: ReplayBuffer;
+  /** The reference's remembered sums (`ReferenceLogProbs` of `reference`): no reference forward pass per batch for dialogues it holds. */
+  referenceLogProbs?: ReferenceLogProbs;
 }
 
 interface PairBatch {
@@ -309,7 +368,7 @@ export function trainPreference(
   callbacks: TrainerCallbacks = {},
 ): Promise<TrainResult> {
   const where = `${FILE} trainPreference`;
-  const { padId, rng, replay, ...rest } = options;
+  const { padId, rng, replay, referenceLogProbs, ...rest } = options;
   const cfg = pairwiseConfig(rest);
   if (!Number.isInteger(padId) || padId < 0) throw new Error(`${where}: 'padId' = ${padId}: must be a token id`);
   if (policy.config.vocabSize !== reference.config.vocabSize) {
@@ -329,13 +388,17 @@ export function trainPreference(
   const labels = (ps: readonly PreferencePair[], key: 'p' | 'target'): Float32Array | undefined =>
     (cfg.lossType === 'dpo_soft' && key === 'p') || (cfg.lossType === 'bfpo' && key === 'target') ? Float32Array.from(ps, (p) => p[key]!) : undefined;
 
-  function batch(): PairBatch {
+  const refCache = referenceLogProbs ? referenceOf(reference, { padId, referenceLogProbs }) : null;
+
+  async function batch(): Promise<PairBatch> {
     const main = next().map((i) => pairs[i]!);
     const rep = nextReplay ? nextReplay().map((i) => replay!.pairs[i]!) : [];
     const m = sides(main);
     const r = sides(rep);
-    const stacked = stack([...m.chosen, ...m.rejected, ...r.chosen, ...r.rejected], maxLen, padId); // [2B + 2R, T]
-    const out: PairBatch = { stacked, refSums: referenceLogProbSums(reference, stacked), n: main.length, replayN: rep.length };
+    const rows = [...m.chosen, ...m.rejected, ...r.chosen, ...r.rejected];
+    const stacked = stack(rows, maxLen, padId); // [2B + 2R, T]
+    const refSums = refCache ? await refCache.of(rows) : await referenceLogProbSums(reference, stacked);
+    const out: PairBatch = { stacked, refSums, n: main.length, replayN: rep.length };
     if (cfg.sftWeight > 0) {
       // w_row / Σ_rows w_row·tokens_row, so Σ_rows weight_row·(−Σ_t log π) is the weighted per-token NLL
       const [rows, T] = stacked.shape;

@@ -28,6 +28,7 @@ import {
 import { pecanRelabelProbability, solveDual, type DualSolution } from './can-dual.js';
 import {
   copyPolicy,
+  referenceSums,
   samplingOptions,
   Stopwatch,
   trainStage,
@@ -97,16 +98,16 @@ export interface PecanExtras {
 }
 
 /** Pairwise accuracy (h > 0) on the first `evalPairs` pairs; NaN when evalPairs = 0 (skipped). */
-function accuracyOf(policy: GPT, data: AlignmentData, pairs: readonly PreferencePair[], c: PreferenceTrainingConfig): number {
+async function accuracyOf(policy: GPT, data: AlignmentData, pairs: readonly PreferencePair[], c: PreferenceTrainingConfig): Promise<number> {
   if (c.evalPairs === 0) return NaN;
   const sample = pairs.slice(0, c.evalPairs);
   const pad = { padId: data.tokenizer.specials.pad, batchSize: c.evalBatchSize };
   const chosen = sample.map((p) => ({ prompt: p.prompt, response: p.chosen }));
   const rejected = sample.map((p) => ({ prompt: p.prompt, response: p.rejected }));
-  const a = dialogueLogProbSums(policy, chosen, pad);
-  const b = dialogueLogProbSums(policy, rejected, pad);
-  const ra = dialogueLogProbSums(data.reference, chosen, pad);
-  const rb = dialogueLogProbSums(data.reference, rejected, pad);
+  const a = await dialogueLogProbSums(policy, chosen, pad);
+  const b = await dialogueLogProbSums(policy, rejected, pad);
+  const ra = await referenceSums(data, chosen, c.evalBatchSize);
+  const rb = await referenceSums(data, rejected, c.evalBatchSize);
   let right = 0;
   for (let i = 0; i < sample.length; i++) if (a[i]! - ra[i]! > b[i]! - rb[i]!) right++;
   return sample.length ? right / sample.length : NaN;
@@ -143,16 +144,16 @@ export async function runPeCAN(
     // 1. the two single-objective DPO policies (π_r reused when given)
     if (!given) await clock.time('train_helpful', () => trainStage('pecan/helpful', piR, data, helpful, 'dpo', c, history, callbacks, { steps: c.helpfulSteps || c.steps }));
     await clock.time('train_safe', () => trainStage('pecan/safe', piG, data, safe, 'dpo', c, history, callbacks, { steps: c.safeSteps || c.steps }));
-    const auxiliaryAccuracy = await clock.time('eval', () => ({ helpful: accuracyOf(piR, data, helpful, c), safe: accuracyOf(piG, data, safe, c) }));
+    const auxiliaryAccuracy = await clock.time('eval', async () => ({ helpful: await accuracyOf(piR, data, helpful, c), safe: await accuracyOf(piG, data, safe, c) }));
     // 2. implicit rewards on the reference samples, and the dual
     const ref =
       reference ?? (await referenceSamplesFor(data, { prompts: c.prompts, seed: c.seed, ...samplingOptions(c, c.samplesPerPrompt) }, clock));
     const N = ref.set.samplesPerPrompt;
-    const { u, v } = await clock.time('log_ratios', () => {
+    const { u, v } = await clock.time('log_ratios', async () => {
       const d = sampleDialogues(ref.set);
-      const lref = dialogueLogProbSums(data.reference, d, lp);
-      const lr = dialogueLogProbSums(piR, d, lp);
-      const lg = dialogueLogProbSums(piG, d, lp);
+      const lref = await referenceSums(data, d, c.evalBatchSize);
+      const lr = await dialogueLogProbSums(piR, d, lp);
+      const lg = await dialogueLogProbSums(piG, d, lp);
       return { u: lr.map((x, i) => x - lref[i]!), v: lg.map((x, i) => x - lref[i]!) };
     });
     const scores = { u: toRows(u, N), v: toRows(v, N) };
@@ -171,12 +172,12 @@ export async function runPeCAN(
     callbacks.onEvent?.(`PeCAN: λ* = ${dual.lambda.toFixed(4)}, predicted gain ${predicted.value.toFixed(3)} nats of v`);
     // 3. relabel with σ(s·[Δu + λΔv])
     const scale = c.relabelScale === 'beta' ? c.beta : 1;
-    const labels = await clock.time('relabel', () => {
+    const labels = await clock.time('relabel', async () => {
       const chosen = helpful.map((p) => ({ prompt: p.prompt, response: p.chosen }));
       const rejected = helpful.map((p) => ({ prompt: p.prompt, response: p.rejected }));
-      const [rc, rr] = [dialogueLogProbSums(data.reference, chosen, lp), dialogueLogProbSums(data.reference, rejected, lp)];
-      const [uc, ur] = [dialogueLogProbSums(piR, chosen, lp), dialogueLogProbSums(piR, rejected, lp)];
-      const [vc, vr] = [dialogueLogProbSums(piG, chosen, lp), dialogueLogProbSums(piG, rejected, lp)];
+      const [rc, rr] = [await referenceSums(data, chosen, c.evalBatchSize), await referenceSums(data, rejected, c.evalBatchSize)];
+      const [uc, ur] = [await dialogueLogProbSums(piR, chosen, lp), await dialogueLogProbSums(piR, rejected, lp)];
+      const [vc, vr] = [await dialogueLogProbSums(piG, chosen, lp), await dialogueLogProbSums(piG, rejected, lp)];
       return helpful.map((_, i) => pecanRelabelProbability(uc[i]! - rc[i]!, ur[i]! - rr[i]!, vc[i]! - rc[i]!, vr[i]! - rr[i]!, dual.lambda, scale));
     });
     // 4. DPO once
@@ -187,8 +188,8 @@ export async function runPeCAN(
     const realised = await clock.time('realise', async () => {
       const set = await samplePolicy(trained, data.tokenizer, ref.set.prompts, root.fork('realised-samples'), samplingOptions(c, c.realisedSamplesPerPrompt));
       const d = sampleDialogues(set);
-      const lref = dialogueLogProbSums(data.reference, d, lp);
-      const lg = dialogueLogProbSums(piG, d, lp);
+      const lref = await referenceSums(data, d, c.evalBatchSize);
+      const lg = await dialogueLogProbSums(piG, d, lp);
       const vPolicy = lg.map((x, i) => x - lref[i]!);
       let costGain: Estimate | undefined;
       if (data.costModel && ref.g) {

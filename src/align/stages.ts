@@ -19,7 +19,7 @@ import { readStage, runStage, type RunContext } from '../pipeline/stage.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { findRepoRoot } from './fixtures.js';
 import { sampleReference, type ReferenceSamples } from './can.js';
-import { helpfulnessPairs } from './pairwise.js';
+import { dialogueLogProbSums, helpfulnessPairs, ReferenceLogProbs } from './pairwise.js';
 import { goldSamples, scorePairs, type PairScores, type SampleSet } from './sampling.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { runBFPO, type BfpoExtras, type BfpoRunConfig } from './bfpo-method.js';
@@ -57,6 +57,8 @@ export interface PreferenceStageInputs {
   pairScores?: string;
   /** MoCAN, PeCAN: `referenceSamplesStage`'s file (AlignmentData.referenceSamples). */
   referenceSamples?: string;
+  /** Every method: `referenceLogProbsStage`'s file (fills AlignmentData.referenceLogProbs). */
+  referenceLogProbs?: string;
 }
 
 /**
@@ -88,7 +90,10 @@ export async function loadAlignmentData(inputs: PreferenceStageInputs): Promise<
     ...(helpfulPolicy ? { helpfulPolicy } : {}),
     ...(inputs.pairScores ? { pairScores: readPairScores(resolveStagePath(inputs.pairScores)) } : {}),
     ...(inputs.referenceSamples ? { referenceSamples: readReferenceSamples(resolveStagePath(inputs.referenceSamples)) } : {}),
+    // π_ref's log-prob sums, remembered for every run in this process (and read back from the stage file)
+    referenceLogProbs: new ReferenceLogProbs(reference, { padId: tokenizer.specials.pad, batchSize: 64 }),
   };
+  if (inputs.referenceLogProbs) readReferenceLogProbs(resolveStagePath(inputs.referenceLogProbs), data);
   return {
     data,
     dispose: () => {
@@ -301,6 +306,46 @@ function readReferenceSamples(file: string): ReferenceSamples {
   return { set: f.set, r: Float32Array.from(f.r), g: Float32Array.from(f.g), gold: goldSamples(f.set), seconds: f.seconds };
 }
 
+interface ReferenceLogProbsFile {
+  pairs: number;
+  chosen: number[];
+  rejected: number[];
+}
+
+/** Fills data.referenceLogProbs from the stage file: sums aligned with helpfulnessPairs(data.rows). */
+function readReferenceLogProbs(file: string, data: AlignmentData): void {
+  const f = JSON.parse(fs.readFileSync(file, 'utf8')) as ReferenceLogProbsFile;
+  const pairs = helpfulnessPairs(data.rows, data.tokenizer);
+  if (f.pairs !== pairs.length) throw new Error(`${FILE} readReferenceLogProbs: ${file} holds ${f.pairs} pairs; the preference rows give ${pairs.length}`);
+  data.referenceLogProbs!.set(pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), f.chosen);
+  data.referenceLogProbs!.set(pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), f.rejected);
+}
+
+/**
+ * Σ log π_ref (the SFT policy) of both responses of every preference row, computed once: every
+ * method of the family trains on these responses (helpfulness, safety and BFPO pairs, the replay
+ * buffer), so no run does the reference's forward pass per batch again.
+ */
+export function referenceLogProbsStage(ctx: RunContext, name: string, inputs: PreferenceStageInputs, batchSize = 64): Promise<{ file: string; seconds: number }> {
+  const own = { tokenizer: inputs.tokenizer, preferences: inputs.preferences, sftPolicy: inputs.sftPolicy };
+  return runStage(ctx, name, { inputs: own, batchSize }, async (dir) => {
+    const t0 = performance.now();
+    const loaded = await loadAlignmentData(own);
+    try {
+      const { data } = loaded;
+      const pairs = helpfulnessPairs(data.rows, data.tokenizer);
+      const lp = { padId: data.tokenizer.specials.pad, batchSize };
+      const chosen = await dialogueLogProbSums(data.reference, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), lp);
+      const rejected = await dialogueLogProbSums(data.reference, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), lp);
+      const file = path.join(dir, 'reference-logprobs.json');
+      writeJsonAtomic(file, { pairs: pairs.length, chosen: Array.from(chosen), rejected: Array.from(rejected) } satisfies ReferenceLogProbsFile, 0);
+      return { file, seconds: (performance.now() - t0) / 1000 };
+    } finally {
+      loaded.dispose();
+    }
+  });
+}
+
 /**
  * The round-1 reward- and cost-model scores of both sides of every helpfulness pair (C-DPO and
  * MoCAN relabel the same pairs with the same models), scored once. Needs inputs.reward and .cost.
@@ -354,8 +399,9 @@ export type PreferenceStageResults = { [M in PreferenceMethod]?: PreferenceStage
  * The DPO family and CAN as the main job runs them, for a run preset: the stages of `methods` (and
  * of what they reuse) in PREFERENCE_METHODS order, each with that preset's settings, on `base`
  * inputs (round-1 data, SFT policy, round-1 reward and cost models). What several methods share is
- * computed once: the pair scores (C-DPO, MoCAN), the π_ref samples (MoCAN, PeCAN; when their
- * sampling settings agree) and DPO's policy as PeCAN's π_r (so asking for PeCAN runs or reads DPO).
+ * computed once: π_ref's log-prob sums of the preference responses (every method), the pair scores
+ * (C-DPO, MoCAN), the π_ref samples (MoCAN, PeCAN; when their sampling settings agree) and DPO's
+ * policy as PeCAN's π_r (so asking for PeCAN runs or reads DPO).
  * Notebooks call this too, so they read the main job's stages back instead of training again.
  */
 export async function preferenceMethodStages(
@@ -380,10 +426,11 @@ export async function preferenceMethodStages(
   if (wanted.has('mocan') || (wanted.has('pecan') && shared)) {
     referenceSamples = (await referenceSamplesStage(ctx, 'reference-samples', base, wanted.has('mocan') ? sampling('mocan') : sampling('pecan'))).file;
   }
+  const referenceLogProbs = (await referenceLogProbsStage(ctx, 'reference-logprobs', base, settings('dpo').evalBatchSize)).file;
   const out: PreferenceStageResults = {};
   for (const method of PREFERENCE_METHODS) {
     if (!wanted.has(method)) continue;
-    const inputs: PreferenceStageInputs = { ...base };
+    const inputs: PreferenceStageInputs = { ...base, referenceLogProbs };
     if (pairScores && (method === 'cdpo' || method === 'mocan')) inputs.pairScores = pairScores;
     if (referenceSamples && (method === 'mocan' || (method === 'pecan' && shared))) inputs.referenceSamples = referenceSamples;
     if (method === 'pecan') inputs.helpfulPolicy = out.dpo!.policy;
@@ -395,12 +442,13 @@ export async function preferenceMethodStages(
 
 /**
  * Wall seconds a method's result took, counting what it reused that was computed for it: PeCAN's π_r
- * (the DPO run) and the shared pair scores and π_ref samples (counted for every method reading them).
+ * (the DPO run), π_ref's log-prob sums, the shared pair scores and π_ref samples (each counted in
+ * full for every method reading it).
  */
 export function methodSeconds(ctx: RunContext, results: PreferenceStageResults, method: PreferenceMethod): number {
   const own = results[method]?.seconds ?? NaN;
   const shared = (stage: string) => readStage<{ seconds: number }>(ctx, stage)?.seconds ?? 0;
-  let extra = 0;
+  let extra = shared('reference-logprobs');
   if (method === 'pecan') extra += results.dpo?.seconds ?? 0;
   if (method === 'cdpo' || method === 'mocan') extra += shared('pair-scores');
   if (method === 'mocan' || method === 'pecan') extra += shared('reference-samples');

@@ -264,10 +264,11 @@ export function sequenceLogProbSums(model: Pick<GPT, 'sequenceLogProbs'>, batch:
  * that carry no gradient. Compute them once per batch, outside the trainer's gradient closure (e.g.
  * in `TrainSpec.batch`), and pass them as `refChosen` / `refRejected`.
  */
-export function referenceLogProbSums(model: Pick<GPT, 'sequenceLogProbs'>, batch: LogProbBatch): Float32Array {
+export async function referenceLogProbSums(model: Pick<GPT, 'sequenceLogProbs'>, batch: LogProbBatch): Promise<Float32Array> {
   const sums = sequenceLogProbSums(model, batch);
   try {
-    return Float32Array.from(sums.dataSync()); // a copy: some backends reuse the buffer after dispose
+    // read asynchronously (webgpu in Node has no synchronous read); a copy: some backends reuse the buffer after dispose
+    return Float32Array.from(await sums.data());
   } finally {
     sums.dispose();
   }

@@ -68,7 +68,7 @@ export interface TrainSpec<B> {
   /** The algorithm's loss on one batch. */
   loss(batch: B, step: number): LossOutput;
   /** The batch for a step (the caller owns any tensors in it and frees them in `releaseBatch`). */
-  batch(step: number): B;
+  batch(step: number): B | Promise<B>;
   releaseBatch?(batch: B): void;
   config?: Partial<TrainerConfig>;
   /** Continue with an existing optimizer (its step count is the start step). */
@@ -178,7 +178,7 @@ export async function train<B>(spec: TrainSpec<B>): Promise<TrainResult> {
     for (let step = optimizer.step; step < cfg.steps; step++) {
       const t0 = performance.now();
       const lr = learningRateAt(step, cfg.learningRate, cfg.warmupSteps, decaySteps, cfg.minLearningRate);
-      const batch = spec.batch(step);
+      const batch = await spec.batch(step);
       let result;
       try {
         result = await trainStep(spec, batch, step, lr, optimizer, cfg.gradClipNorm);

@@ -134,6 +134,24 @@ describe('checkpoints', () => {
     tf.dispose([update, again, v]);
   });
 
+  it('saves the tensors, config and metadata as they are at the call', async () => {
+    const dir = freshDir();
+    const v = tf.variable(tf.tensor1d([1, 2]), true, 'ckpt-test-snapshot');
+    const meta = { step: 1 };
+    const cfg = { a: 1 };
+    const pending = saveCheckpoint(dir, { kind: 'policy', config: cfg, tensors: { v }, metadata: meta });
+    const update = tf.tensor1d([3, 4]);
+    v.assign(update);
+    meta.step = 2;
+    cfg.a = 2;
+    await pending;
+    const loaded = loadCheckpoint(dir);
+    assert.deepEqual(Array.from(loaded.tensors.v!.data), [1, 2]);
+    assert.deepEqual(loaded.metadata, { step: 1 });
+    assert.deepEqual(loaded.config, { a: 1 });
+    tf.dispose([update, v]);
+  });
+
   it('overwrites an existing checkpoint with the new values', async () => {
     const dir = freshDir();
     await saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });

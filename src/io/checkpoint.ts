@@ -197,16 +197,17 @@ export async function saveCheckpoint(dir: string, ckpt: CheckpointInput): Promis
   if (!isPlainObject(metadata)) throw new CheckpointError(files.config, 'metadata must be a plain object');
   assertJsonData(metadata, files.config, 'metadata');
 
-  // No copy: encodeSafetensors copies the bytes straight into the file image.
-  const data = await collectTensorData(ckpt.tensors, files.model, false);
-  const bytes = encodeSafetensors(data, { format: CHECKPOINT_FORMAT, kind: ckpt.kind }, files.model);
-  const configFile: ConfigFile = {
+  // Config and metadata as they are now (the caller may change its objects while the reads run).
+  const configFile: ConfigFile = structuredClone({
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     kind: ckpt.kind,
     config: ckpt.config,
     metadata,
-  };
+  });
+  // No copy: encodeSafetensors copies the bytes straight into the file image.
+  const data = await collectTensorData(ckpt.tensors, files.model, false);
+  const bytes = encodeSafetensors(data, { format: CHECKPOINT_FORMAT, kind: ckpt.kind }, files.model);
 
   ensureDir(dir);
   fs.rmSync(files.config, { force: true });

@@ -40,14 +40,24 @@ const expectedShapes = {
   'temperature': [],
 };
 
-/** Asserts `fn` throws `Cls` whose message starts with `where:` and matches `pattern`. */
-function assertError(fn: () => unknown, Cls: new (...a: never[]) => Error, where: string, pattern: RegExp): void {
-  assert.throws(fn, (err: unknown) => {
+/** Checks that `err` is a `Cls` whose message starts with `where:` and matches `pattern`. */
+function errorCheck(Cls: new (...a: never[]) => Error, where: string, pattern: RegExp): (err: unknown) => true {
+  return (err: unknown) => {
     assert.ok(err instanceof Cls, `expected ${Cls.name}, got ${String(err)}`);
     assert.ok(err.message.startsWith(`${where}: `), `message names ${where}: ${err.message}`);
     assert.match(err.message, pattern);
     return true;
-  });
+  };
+}
+
+/** Asserts `fn` throws `Cls` whose message starts with `where:` and matches `pattern`. */
+function assertError(fn: () => unknown, Cls: new (...a: never[]) => Error, where: string, pattern: RegExp): void {
+  assert.throws(fn, errorCheck(Cls, where, pattern));
+}
+
+/** Asserts the promise `fn` returns rejects with `Cls` whose message starts with `where:` and matches `pattern`. */
+async function assertRejects(fn: () => Promise<unknown>, Cls: new (...a: never[]) => Error, where: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(fn, errorCheck(Cls, where, pattern));
 }
 
 describe('checkpoints', () => {
@@ -63,11 +73,11 @@ describe('checkpoints', () => {
     fs.rmSync(tmpRoot, { recursive: true, force: true });
   });
 
-  it('save/load round-trips values exactly, writes both files, leaks no tensors', () => {
+  it('save/load round-trips values exactly, writes both files, leaks no tensors', async () => {
     const dir = freshDir();
     assert.equal(checkpointExists(dir), false);
     const before = tf.memory().numTensors;
-    saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { step: 12, seed: 1, note: 'x' } });
+    await saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { step: 12, seed: 1, note: 'x' } });
     assert.equal(tf.memory().numTensors, before, 'save creates no tensors');
     assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'model.safetensors']);
     assert.equal(checkpointExists(dir), true);
@@ -108,21 +118,45 @@ describe('checkpoints', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
-  it('readTensorData copies: later updates to a variable do not change the data read', () => {
+  it('readTensorData copies: later updates to a variable do not change the data read', async () => {
     const v = tf.variable(tf.tensor1d([1, 2]), true, 'ckpt-test-copy');
-    const data = readTensorData({ v });
+    const data = await readTensorData({ v });
     const update = tf.tensor1d([5, 6]);
     v.assign(update);
     assert.deepEqual(Array.from(v.dataSync()), [5, 6]);
     assert.deepEqual(Array.from(data.v!.data), [1, 2]);
+    // the values are those at the call: an update before the promise settles does not show
+    const pending = readTensorData({ v });
+    const again = tf.tensor1d([7, 8]);
+    v.assign(again);
+    assert.deepEqual(Array.from((await pending).v!.data), [5, 6]);
+    await assertRejects(() => readTensorData({ v, bad: 3 as unknown as tf.Tensor }, 'dest'), CheckpointError, 'dest', /tensor 'bad' is not a tf\.Tensor/);
+    tf.dispose([update, again, v]);
+  });
+
+  it('saves the tensors, config and metadata as they are at the call', async () => {
+    const dir = freshDir();
+    const v = tf.variable(tf.tensor1d([1, 2]), true, 'ckpt-test-snapshot');
+    const meta = { step: 1 };
+    const cfg = { a: 1 };
+    const pending = saveCheckpoint(dir, { kind: 'policy', config: cfg, tensors: { v }, metadata: meta });
+    const update = tf.tensor1d([3, 4]);
+    v.assign(update);
+    meta.step = 2;
+    cfg.a = 2;
+    await pending;
+    const loaded = loadCheckpoint(dir);
+    assert.deepEqual(Array.from(loaded.tensors.v!.data), [1, 2]);
+    assert.deepEqual(loaded.metadata, { step: 1 });
+    assert.deepEqual(loaded.config, { a: 1 });
     tf.dispose([update, v]);
   });
 
-  it('overwrites an existing checkpoint with the new values', () => {
+  it('overwrites an existing checkpoint with the new values', async () => {
     const dir = freshDir();
-    saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });
+    await saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });
     const other = makeParams(2);
-    saveCheckpoint(dir, { kind: 'gpt', config, tensors: other, metadata: { step: 2 } });
+    await saveCheckpoint(dir, { kind: 'gpt', config, tensors: other, metadata: { step: 2 } });
     const loaded = loadCheckpoint(dir);
     assert.deepEqual(Array.from(loaded.tensors.wte!.data), Array.from(other.wte!.dataSync()));
     assert.deepEqual(loaded.metadata, { step: 2 });
@@ -130,9 +164,9 @@ describe('checkpoints', () => {
     tf.dispose(Object.values(other));
   });
 
-  it('names the tensor on a shape mismatch, and lists missing and unexpected tensors', () => {
+  it('names the tensor on a shape mismatch, and lists missing and unexpected tensors', async () => {
     const dir = freshDir();
-    saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });
+    await saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });
     const model = path.join(dir, 'model.safetensors');
     assertError(
       () => loadCheckpoint(dir, { shapes: { ...expectedShapes, 'h.0.attn.c_attn.weight': [4, 8] } }),
@@ -155,18 +189,18 @@ describe('checkpoints', () => {
     );
   });
 
-  it('gives clear errors for a missing directory or file', () => {
+  it('gives clear errors for a missing directory or file', async () => {
     const nowhere = path.join(tmpRoot, 'does-not-exist');
     assertError(() => loadCheckpoint(nowhere), CheckpointError, nowhere, /checkpoint directory does not exist/);
 
     const dir = freshDir();
-    saveCheckpoint(dir, { kind: 'policy', config: { a: 1 }, tensors: { w: params.wte! } });
+    await saveCheckpoint(dir, { kind: 'policy', config: { a: 1 }, tensors: { w: params.wte! } });
     fs.rmSync(path.join(dir, 'config.json'));
     assert.equal(checkpointExists(dir), false);
     assertError(() => loadCheckpoint(dir), CheckpointError, path.join(dir, 'config.json'), /missing: not a complete checkpoint/);
 
     const dir2 = freshDir();
-    saveCheckpoint(dir2, { kind: 'policy', config: { a: 1 }, tensors: { w: params.wte! } });
+    await saveCheckpoint(dir2, { kind: 'policy', config: { a: 1 }, tensors: { w: params.wte! } });
     fs.rmSync(path.join(dir2, 'model.safetensors'));
     assert.equal(checkpointExists(dir2), false);
     assertError(() => loadCheckpoint(dir2), CheckpointError, path.join(dir2, 'model.safetensors'), /missing/);
@@ -176,9 +210,9 @@ describe('checkpoints', () => {
     assertError(() => loadCheckpoint(file), CheckpointError, file, /is not a directory/);
   });
 
-  it('refuses a bad config.json and a truncated model.safetensors, naming the file', () => {
+  it('refuses a bad config.json and a truncated model.safetensors, naming the file', async () => {
     const dir = freshDir();
-    saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });
+    await saveCheckpoint(dir, { kind: 'gpt', config, tensors: params });
     const cfg = path.join(dir, 'config.json');
     const good = fs.readFileSync(cfg, 'utf8');
     const rewrite = (edit: (o: Record<string, unknown>) => void): void => {
@@ -204,22 +238,22 @@ describe('checkpoints', () => {
     assertError(() => loadCheckpoint(dir), SafetensorsError, model, /tensor '\w+': needs \d+ bytes .* \(truncated file\?\)/);
   });
 
-  it('a failed save leaves the previous checkpoint intact; an interrupted one leaves no config.json', () => {
+  it('a failed save leaves the previous checkpoint intact; an interrupted one leaves no config.json', async () => {
     const dir = freshDir();
-    saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { step: 1 } });
+    await saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { step: 1 } });
     const before = tf.memory().numTensors;
     const cfg = path.join(dir, 'config.json');
     const model = path.join(dir, 'model.safetensors');
 
     const disposed = tf.tensor1d([1]);
     disposed.dispose();
-    assertError(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: { wte: disposed } }), CheckpointError, model, /tensor 'wte' is disposed/);
+    await assertRejects(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: { wte: disposed } }), CheckpointError, model, /tensor 'wte' is disposed/);
     const flag = tf.tensor1d([1, 0], 'bool');
-    assertError(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: { mask: flag } }), CheckpointError, model, /tensor 'mask' has dtype bool/);
+    await assertRejects(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: { mask: flag } }), CheckpointError, model, /tensor 'mask' has dtype bool/);
     flag.dispose();
-    assertError(() => saveCheckpoint(dir, { kind: 'gpt', config: { lr: NaN }, tensors: params }), CheckpointError, cfg, /config\.lr is NaN/);
-    assertError(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { m: new Map() } }), CheckpointError, cfg, /metadata\.m is a Map/);
-    assertError(() => saveCheckpoint(dir, { kind: '', config, tensors: params }), CheckpointError, cfg, /kind must be a non-empty string/);
+    await assertRejects(() => saveCheckpoint(dir, { kind: 'gpt', config: { lr: NaN }, tensors: params }), CheckpointError, cfg, /config\.lr is NaN/);
+    await assertRejects(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { m: new Map() } }), CheckpointError, cfg, /metadata\.m is a Map/);
+    await assertRejects(() => saveCheckpoint(dir, { kind: '', config, tensors: params }), CheckpointError, cfg, /kind must be a non-empty string/);
     assert.deepEqual(loadCheckpoint(dir).metadata, { step: 1 }, 'old checkpoint untouched');
 
     // The rename of config.json fails (injected): the weights were replaced, so the directory
@@ -230,7 +264,7 @@ describe('checkpoints', () => {
       realRename(from, to);
     });
     try {
-      assert.throws(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { step: 2 } }), /ENOSPC: injected/);
+      await assert.rejects(() => saveCheckpoint(dir, { kind: 'gpt', config, tensors: params, metadata: { step: 2 } }), /ENOSPC: injected/);
     } finally {
       rename.mock.restore();
     }

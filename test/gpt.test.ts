@@ -242,7 +242,7 @@ describe('checkpoints of models', () => {
     try {
       const cfg = gptConfig('nano', { vocabSize: 30, blockSize: 12 });
       const model = createGPT(cfg, { rng: createRng(9) });
-      saveGPT(join(dir, 'gpt'), model, { step: 3 });
+      await saveGPT(join(dir, 'gpt'), model, { step: 3 });
       const { model: back, metadata } = loadGPT(join(dir, 'gpt'));
       assert.equal(metadata['step'], 3);
       assert.deepEqual(back.config, model.config);
@@ -251,7 +251,7 @@ describe('checkpoints of models', () => {
       const b = tf.tidy(() => Array.from(back.logits(tokens).dataSync()));
       assert.deepEqual(a, b);
       const sm = createScoreModel(cfg, { rng: createRng(10) });
-      saveScoreModel(join(dir, 'rm'), sm);
+      await saveScoreModel(join(dir, 'rm'), sm);
       const { model: smBack } = loadScoreModel(join(dir, 'rm'));
       const ea = tf.tidy(() => Array.from(sm.endScores(tokens).dataSync()));
       const eb = tf.tidy(() => Array.from(smBack.endScores(tokens).dataSync()));

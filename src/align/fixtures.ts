@@ -164,7 +164,7 @@ export async function prepareWorldFixtures(options: FixtureOptions): Promise<Wor
     );
     log(`SFT: ${s.steps} steps in ${sftSeconds.toFixed(1)} s`);
     // reward and cost models from the SFT trunk
-    const trunk = exportWeights(sft.params);
+    const trunk = await exportWeights(sft.params);
     const m = settings.scoreModel;
     const scoreCfg = { steps: m.steps, learningRate: m.learningRate, warmupSteps: Math.min(10, m.steps) };
     rewardModel = createScoreModel(config, { rng: root.fork('reward-init'), weights: trunk });
@@ -184,9 +184,9 @@ export async function prepareWorldFixtures(options: FixtureOptions): Promise<Wor
     seconds = { sft: sftSeconds, reward: rewardSeconds, cost: costSeconds };
     if (dir) {
       ensureDir(dir);
-      saveGPT(path.join(dir, 'sft'), sft, { stage: 'sft', preset: presetName, seed });
-      saveScoreModel(path.join(dir, 'reward'), rewardModel, { stage: 'reward', preset: presetName, seed });
-      saveScoreModel(path.join(dir, 'cost'), costModel, { stage: 'cost', preset: presetName, seed });
+      await saveGPT(path.join(dir, 'sft'), sft, { stage: 'sft', preset: presetName, seed });
+      await saveScoreModel(path.join(dir, 'reward'), rewardModel, { stage: 'reward', preset: presetName, seed });
+      await saveScoreModel(path.join(dir, 'cost'), costModel, { stage: 'cost', preset: presetName, seed });
       writeJsonAtomic(recordFile!, { key, seconds } satisfies CacheRecord);
       log(`fixtures saved to ${dir}`);
     }

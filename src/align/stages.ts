@@ -260,7 +260,7 @@ export function preferenceMethodStage<M extends PreferenceMethod>(
         },
       });
       const policy = path.join(dir, 'policy');
-      saveGPT(policy, res.policy, { stage: name, method, metrics: res.metrics, config: res.config });
+      await saveGPT(policy, res.policy, { stage: name, method, metrics: res.metrics, config: res.config });
       res.policy.dispose();
       return {
         method,

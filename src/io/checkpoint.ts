@@ -115,30 +115,53 @@ function assertJsonData(value: unknown, where: string, at: string, seen: Set<obj
 }
 
 /**
- * Reads tensors into plain data (`dataSync`; creates no tensors, disposes nothing). The returned
- * arrays are copies, safe to keep after the tensors are disposed or updated. `where` names the
- * destination in errors.
+ * Reads tensors into plain data (`await t.data()`, so it works on backends without synchronous
+ * reads, such as webgpu in Node; creates no tensors, disposes nothing). The returned arrays are
+ * copies, safe to keep after the tensors are disposed or updated. Every tensor is checked before
+ * any is read, and all reads start at once (one snapshot), so a bad entry is reported before
+ * anything is read. `where` names the destination in errors.
  */
-export function readTensorData(tensors: Record<string, tf.Tensor>, where = '<tensors>'): Record<string, TensorData> {
+export async function readTensorData(tensors: Record<string, tf.Tensor>, where = '<tensors>'): Promise<Record<string, TensorData>> {
   return collectTensorData(tensors, where, true);
 }
 
-/** `copy: false` may return the backend's own arrays (read-only use, before any tensor changes). */
-function collectTensorData(
-  tensors: Record<string, tf.Tensor>,
-  where: string,
-  copy: boolean,
-): Record<string, TensorData> {
+/** Throws unless every entry is a live float32 / int32 tf.Tensor; returns the names in order. */
+function checkTensors(tensors: Record<string, tf.Tensor>, where: string): string[] {
   if (!isPlainObject(tensors)) throw new CheckpointError(where, 'tensors must be an object of name -> tf.Tensor');
-  const out: Record<string, TensorData> = {};
-  for (const name of Object.keys(tensors)) {
+  const names = Object.keys(tensors);
+  for (const name of names) {
     const t = tensors[name];
     if (!(t instanceof tf.Tensor)) throw new CheckpointError(where, `tensor '${name}' is not a tf.Tensor`);
     if (t.isDisposed) throw new CheckpointError(where, `tensor '${name}' is disposed`);
     if (t.dtype !== 'float32' && t.dtype !== 'int32') {
       throw new CheckpointError(where, `tensor '${name}' has dtype ${t.dtype}; checkpoints hold float32 and int32`);
     }
-    const values = t.dataSync();
+  }
+  return names;
+}
+
+/**
+ * `copy: false` may return the backend's own arrays (read-only use, before any tensor changes).
+ * The checks and the start of every read happen synchronously, before the first await: the
+ * values are those the tensors hold when this is called.
+ */
+async function collectTensorData(
+  tensors: Record<string, tf.Tensor>,
+  where: string,
+  copy: boolean,
+): Promise<Record<string, TensorData>> {
+  const names = checkTensors(tensors, where);
+  const reads = names.map((name) => {
+    const t = tensors[name]!;
+    const values = t.data().catch((err: unknown) => {
+      throw new CheckpointError(where, `tensor '${name}' could not be read (${(err as Error)?.message ?? String(err)})`, { cause: err });
+    });
+    return { name, t, values };
+  });
+  const settled = (await Promise.all(reads.map((r) => r.values))) as tf.backend_util.TypedArray[];
+  const out: Record<string, TensorData> = {};
+  reads.forEach(({ name, t }, i) => {
+    const values = settled[i]!;
     const Want = t.dtype === 'float32' ? Float32Array : Int32Array;
     const data = !copy && values instanceof Want ? values : Want.from(values as ArrayLike<number>);
     Object.defineProperty(out, name, {
@@ -147,7 +170,7 @@ function collectTensorData(
       writable: true,
       configurable: true,
     });
-  }
+  });
   return out;
 }
 
@@ -156,8 +179,14 @@ function collectTensorData(
  * atomically, after removing any old config.json (see the module doc). Everything is validated
  * and encoded before the directory is touched, so a bad input leaves an existing checkpoint as
  * it was. Creates no tensors; the caller's tensors are neither disposed nor modified.
+ *
+ * Asynchronous because the tensors are read with `await t.data()` (webgpu in Node has no
+ * synchronous read-back); the values saved are those the tensors hold when this is called (every
+ * read starts before the first await). The files are written synchronously after the reads, so
+ * the ordering and atomicity above are unchanged. Errors (bad input, failed reads or writes)
+ * arrive as a rejected promise.
  */
-export function saveCheckpoint(dir: string, ckpt: CheckpointInput): void {
+export async function saveCheckpoint(dir: string, ckpt: CheckpointInput): Promise<void> {
   const files = checkpointPaths(dir);
   if (typeof ckpt?.kind !== 'string' || ckpt.kind === '') {
     throw new CheckpointError(files.config, `kind must be a non-empty string, got ${JSON.stringify(ckpt?.kind)}`);
@@ -168,16 +197,17 @@ export function saveCheckpoint(dir: string, ckpt: CheckpointInput): void {
   if (!isPlainObject(metadata)) throw new CheckpointError(files.config, 'metadata must be a plain object');
   assertJsonData(metadata, files.config, 'metadata');
 
-  // No copy: encodeSafetensors copies the bytes straight into the file image.
-  const data = collectTensorData(ckpt.tensors, files.model, false);
-  const bytes = encodeSafetensors(data, { format: CHECKPOINT_FORMAT, kind: ckpt.kind }, files.model);
-  const configFile: ConfigFile = {
+  // Config and metadata as they are now (the caller may change its objects while the reads run).
+  const configFile: ConfigFile = structuredClone({
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     kind: ckpt.kind,
     config: ckpt.config,
     metadata,
-  };
+  });
+  // No copy: encodeSafetensors copies the bytes straight into the file image.
+  const data = await collectTensorData(ckpt.tensors, files.model, false);
+  const bytes = encodeSafetensors(data, { format: CHECKPOINT_FORMAT, kind: ckpt.kind }, files.model);
 
   ensureDir(dir);
   fs.rmSync(files.config, { force: true });

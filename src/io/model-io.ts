@@ -13,12 +13,14 @@ import { CheckpointError, loadCheckpoint, saveCheckpoint, type LoadedCheckpoint 
 export const GPT_KIND = 'gpt';
 export const SCORE_MODEL_KIND = 'score-model';
 
-export function saveGPT(dir: string, model: GPT, metadata: Record<string, unknown> = {}): void {
-  saveCheckpoint(dir, { kind: GPT_KIND, config: model.config, tensors: model.params, metadata });
+/** Saves a GPT (see `saveCheckpoint`: asynchronous, the weights are read with `await data()`). */
+export async function saveGPT(dir: string, model: GPT, metadata: Record<string, unknown> = {}): Promise<void> {
+  await saveCheckpoint(dir, { kind: GPT_KIND, config: model.config, tensors: model.params, metadata });
 }
 
-export function saveScoreModel(dir: string, model: ScoreModel, metadata: Record<string, unknown> = {}): void {
-  saveCheckpoint(dir, { kind: SCORE_MODEL_KIND, config: model.config, tensors: model.params, metadata });
+/** Saves a score model (see `saveCheckpoint`: asynchronous, the weights are read with `await data()`). */
+export async function saveScoreModel(dir: string, model: ScoreModel, metadata: Record<string, unknown> = {}): Promise<void> {
+  await saveCheckpoint(dir, { kind: SCORE_MODEL_KIND, config: model.config, tensors: model.params, metadata });
 }
 
 function loadWithConfig(dir: string, kind: string, shapesOf: (c: GPTConfig) => Record<string, number[]>): { config: GPTConfig; loaded: LoadedCheckpoint } {

@@ -339,9 +339,15 @@ export function disposeCache(cache: KVCache | null): void {
   tf.dispose([...cache.keys, ...cache.values]);
 }
 
-/** Reads every weight of a model into plain arrays (for checkpoints and copies). */
-export function exportWeights(params: Record<string, tf.Variable>): Record<string, WeightData> {
+/**
+ * Reads every weight of a model into plain arrays (for checkpoints and copies), with
+ * `await data()` so it works on webgpu in Node (no synchronous reads there). Every read starts
+ * before the first await: the values are those the weights hold when this is called.
+ */
+export async function exportWeights(params: Record<string, tf.Variable>): Promise<Record<string, WeightData>> {
+  const entries = Object.entries(params);
+  const values = await Promise.all(entries.map(([, v]) => v.data() as Promise<Float32Array>));
   const out: Record<string, WeightData> = {};
-  for (const [name, v] of Object.entries(params)) out[name] = { shape: v.shape, data: v.dataSync() as Float32Array };
+  entries.forEach(([name, v], i) => (out[name] = { shape: v.shape, data: Float32Array.from(values[i]!) }));
   return out;
 }

@@ -93,7 +93,7 @@ export function rlStage(ctx: RunContext, name: string, preset: RunPreset, data: 
       bar.done();
       const history = result.history.map((m, i) => ({ ...m, ...(gold[i] ?? {}) }));
       const policy = path.join(dir, 'policy');
-      saveGPT(policy, actor, { stage: name, algorithm: spec.algorithm });
+      await saveGPT(policy, actor, { stage: name, algorithm: spec.algorithm });
       return { policy, history, lambda: result.lambda, seconds: (performance.now() - t0) / 1000 };
     } finally {
       actor.dispose();

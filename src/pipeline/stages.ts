@@ -116,7 +116,7 @@ export function sftStage(ctx: RunContext, preset: RunPreset, data: DataOutputs):
     const finalLoss = history.at(-1)?.loss ?? NaN;
     bar.done(`loss ${finalLoss.toFixed(3)}`);
     const policy = path.join(dir, 'policy');
-    saveGPT(policy, model, { stage: 'sft', steps: history.length, finalLoss });
+    await saveGPT(policy, model, { stage: 'sft', steps: history.length, finalLoss });
     model.dispose();
     return { policy, steps: history.length, finalLoss, lossCurve: curve };
   });
@@ -184,8 +184,8 @@ export function scoreModelStage(
       'data/cost_pairs': costPairs.length,
     };
     const out = { reward: path.join(dir, 'reward'), cost: path.join(dir, 'cost') };
-    saveScoreModel(out.reward, rm, { stage: name });
-    saveScoreModel(out.cost, cm, { stage: name });
+    await saveScoreModel(out.reward, rm, { stage: name });
+    await saveScoreModel(out.cost, cm, { stage: name });
     rm.dispose();
     cm.dispose();
     return { ...out, metrics, rewardCurve, costCurve };

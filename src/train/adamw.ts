@@ -98,12 +98,21 @@ export class AdamW {
     }
   }
 
-  /** Moment estimates and step count, for checkpoints. Arrays are copies. */
-  exportState(): { step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> } {
+  /**
+   * Moment estimates and step count, for checkpoints. Arrays are copies, read with `await data()`
+   * (webgpu in Node has no synchronous reads); every read starts before the first await, so the
+   * state is the one at the call, with `step` taken at the same moment.
+   */
+  async exportState(): Promise<{ step: number; tensors: Record<string, { shape: number[]; data: Float32Array }> }> {
+    const step = this.step;
+    const entries: [string, tf.Variable][] = [
+      ...[...this.m].map(([name, m]): [string, tf.Variable] => [`m.${name}`, m]),
+      ...[...this.v].map(([name, v]): [string, tf.Variable] => [`v.${name}`, v]),
+    ];
+    const values = await Promise.all(entries.map(([, t]) => t.data() as Promise<Float32Array>));
     const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-    for (const [name, m] of this.m) tensors[`m.${name}`] = { shape: m.shape, data: m.dataSync() as Float32Array };
-    for (const [name, v] of this.v) tensors[`v.${name}`] = { shape: v.shape, data: v.dataSync() as Float32Array };
-    return { step: this.step, tensors };
+    entries.forEach(([key, t], i) => (tensors[key] = { shape: t.shape.slice(), data: Float32Array.from(values[i]!) }));
+    return { step, tensors };
   }
 
   /** Restores `exportState()` output. */

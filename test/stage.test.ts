@@ -27,6 +27,31 @@ describe('resumable stages', () => {
     }
   });
 
+  it('redoes a finished stage whose recorded outputs were deleted, and says so', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'safe-align-stage-'));
+    try {
+      const logs: string[] = [];
+      const ctx = createRunContext(dir, 1, (m) => logs.push(m));
+      let calls = 0;
+      const work = async (d: string) => {
+        calls++;
+        fs.mkdirSync(path.join(d, 'policy'), { recursive: true });
+        fs.writeFileSync(path.join(d, 'policy', 'w.bin'), 'x');
+        return { policy: path.join(d, 'policy'), note: 'a/b is not a path' };
+      };
+      await runStage(ctx, 'a', { lr: 1 }, work);
+      await runStage(ctx, 'a', { lr: 1 }, work);
+      assert.equal(calls, 1, 'strings that are not run paths are not checked');
+      fs.rmSync(path.join(dir, 'a', 'policy'), { recursive: true });
+      const again = await runStage(ctx, 'a', { lr: 1 }, work);
+      assert.equal(calls, 2);
+      assert.ok(fs.existsSync(again.policy));
+      assert.ok(logs.some((l) => l === '[a] finished earlier, but a/policy is gone: redoing it'), logs.join('\n'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reruns a downstream stage when an upstream stage it read was redone', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'safe-align-stage-'));
     try {

@@ -77,6 +77,20 @@ function located(ctx: RunContext, value: unknown): unknown {
   return value;
 }
 
+/** Files and folders a finished stage recorded ('@run/' paths in its stage.json) that no longer exist. */
+function missingOutputs(ctx: RunContext, stage: string): string[] {
+  const record = JSON.parse(fs.readFileSync(path.join(stageDir(ctx, stage), 'stage.json'), 'utf8')) as StageRecord<unknown>;
+  const out: string[] = [];
+  const visit = (v: unknown): void => {
+    if (typeof v === 'string') {
+      if (v.startsWith(RUN_PREFIX) && !fs.existsSync(path.join(ctx.dir, v.slice(RUN_PREFIX.length)))) out.push(v.slice(RUN_PREFIX.length));
+    } else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === 'object') Object.values(v as Record<string, unknown>).forEach(visit);
+  };
+  visit(record.result);
+  return out;
+}
+
 /** The RNG of a stage: depends on the run's seed and the stage's name only. */
 export function stageRng(ctx: RunContext, stage: string): Rng {
   return createRng(ctx.seed).fork(stage);
@@ -131,11 +145,13 @@ export async function runStage<T>(
 ): Promise<T> {
   const keyHash = hashKey({ stage, seed: ctx.seed, key: resolveStageInputs(ctx, key) });
   const done = readStage<T>(ctx, stage);
-  if (done && done.keyHash === keyHash) {
+  const lost = done && done.keyHash === keyHash ? missingOutputs(ctx, stage) : [];
+  if (done && done.keyHash === keyHash && lost.length === 0) {
     ctx.log(`[${stage}] done earlier (${done.seconds.toFixed(1)} s): skipped`);
     ctx.timings.push({ stage, seconds: done.seconds, skipped: true });
     return done.result;
   }
+  if (lost.length) ctx.log(`[${stage}] finished earlier, but ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone: redoing it`);
   const dir = ensureDir(stageDir(ctx, stage));
   if (done) fs.rmSync(path.join(dir, 'stage.json'));
   ctx.log(`[${stage}] started`);

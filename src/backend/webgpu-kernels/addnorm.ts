@@ -12,21 +12,14 @@
  * tf.registerGradient (a customGrad has a single output).
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { flatMain, floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/addnorm.ts';
 
 export const ADD_LAYER_NORM_KERNEL = 'SafeAlignAddLayerNorm';
 export const ADD_LAYER_NORM_GRAD_KERNEL = 'SafeAlignAddLayerNormGrad';
 
-const WG = 64;
 
-function floatInput(args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
-  const t = args.inputs[name];
-  if (t === undefined) throw new Error(`${SOURCE}: ${kernel} needs input '${name}'`);
-  if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${kernel} input '${name}' must be float32, got ${t.dtype}`);
-  return t;
-}
 
 function rowsOf(x: tf.TensorInfo, others: tf.TensorInfo[], g: tf.TensorInfo, kernel: string): { rows: number; n: number } {
   const n = x.shape[x.shape.length - 1] ?? 0;
@@ -38,21 +31,17 @@ function rowsOf(x: tf.TensorInfo, others: tf.TensorInfo[], g: tf.TensorInfo, ker
 
 /** Kernel: inputs x, y [..., D], g, b [D]; attr eps; outputs [s, h, mean, rstd]. */
 export function addLayerNormKernel(args: KernelArgs): tf.TensorInfo[] {
-  const x = floatInput(args, 'x', ADD_LAYER_NORM_KERNEL);
-  const y = floatInput(args, 'y', ADD_LAYER_NORM_KERNEL);
-  const g = floatInput(args, 'g', ADD_LAYER_NORM_KERNEL);
-  const b = floatInput(args, 'b', ADD_LAYER_NORM_KERNEL);
-  const eps = (args.attrs as { eps?: number } | undefined)?.eps;
-  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_KERNEL}: attr eps must be >= 0, got ${eps}`);
+  const x = floatInput(SOURCE, args, 'x', ADD_LAYER_NORM_KERNEL);
+  const y = floatInput(SOURCE, args, 'y', ADD_LAYER_NORM_KERNEL);
+  const g = floatInput(SOURCE, args, 'g', ADD_LAYER_NORM_KERNEL);
+  const b = floatInput(SOURCE, args, 'b', ADD_LAYER_NORM_KERNEL);
+  const eps = nonNegativeAttr(SOURCE, args, 'eps', ADD_LAYER_NORM_KERNEL);
   const { rows, n } = rowsOf(x, [y], g, ADD_LAYER_NORM_KERNEL);
   if (!tf.util.arraysEqual(b.shape, [n])) throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_KERNEL}: b [${b.shape}] must be [${n}]`);
   const lead = x.shape.slice(0, -1);
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('r')}
   if (r >= u.rows) { return; }
   let base = r * u.n;
   let invN = 1.0 / f32(u.n);
@@ -84,17 +73,14 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 
 /** Kernel: inputs s, g, ds, dh, mean, rstd; outputs [dx (= dy), dg, db]. */
 export function addLayerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
-  const [s, g, ds, dh, mean, rstd] = ['s', 'g', 'ds', 'dh', 'mean', 'rstd'].map((k) => floatInput(args, k, ADD_LAYER_NORM_GRAD_KERNEL)) as tf.TensorInfo[];
+  const [s, g, ds, dh, mean, rstd] = ['s', 'g', 'ds', 'dh', 'mean', 'rstd'].map((k) => floatInput(SOURCE, args, k, ADD_LAYER_NORM_GRAD_KERNEL)) as tf.TensorInfo[];
   const { rows, n } = rowsOf(s!, [ds!, dh!], g!, ADD_LAYER_NORM_GRAD_KERNEL);
   if (tf.util.sizeFromShape(mean!.shape) !== rows || tf.util.sizeFromShape(rstd!.shape) !== rows) {
     throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_GRAD_KERNEL}: mean [${mean!.shape}] and rstd [${rstd!.shape}] need ${rows} rows`);
   }
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_GRAD_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let t = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('t')}
   let invN = 1.0 / f32(u.n);
   if (t < u.rows) {
     let base = t * u.n;

@@ -9,10 +9,11 @@
  *             dx = dy = ds + rstd (gy - mean_j(gy) - xhat mean_j(gy xhat)),
  *             dg = sum_rows dh xhat,  db = sum_rows dh     (per column, in the same dispatch)
  * Outputs [s, h, mean, rstd]; mean and rstd serve the gradient only. Registered with
- * tf.registerGradient (a customGrad has a single output).
+ * tf.registerGradient (a customGrad has a single output). WGSL bodies: layernorm.ts (residual variant).
  */
 import * as tf from '@tensorflow/tfjs';
-import { flatMain, floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
+import { floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
+import { layerNormGradShader, layerNormShader } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/addnorm.ts';
 
@@ -41,20 +42,7 @@ export function addLayerNormKernel(args: KernelArgs): tf.TensorInfo[] {
   const lead = x.shape.slice(0, -1);
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_KERNEL,
-    body: `${flatMain('r')}
-  if (r >= u.rows) { return; }
-  let base = r * u.n;
-  let invN = 1.0 / f32(u.n);
-  var sum = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { let s = in0[base + j] + in1[base + j]; out0[base + j] = s; sum = sum + s; }
-  let mean = sum * invN;
-  var q = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { let d = out0[base + j] - mean; q = q + d * d; }
-  let rs = 1.0 / sqrt(q * invN + u.eps);
-  for (var j = 0; j < u.n; j = j + 1) { out1[base + j] = (out0[base + j] - mean) * rs * in2[j] + in3[j]; }
-  out2[r] = mean;
-  out3[r] = rs;
-}`,
+    body: layerNormShader({ residual: true }),
     outputs: [
       { shape: [...x.shape], dtype: 'float32' },
       { shape: [...x.shape], dtype: 'float32' },
@@ -80,40 +68,7 @@ export function addLayerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   }
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_GRAD_KERNEL,
-    body: `${flatMain('t')}
-  let invN = 1.0 / f32(u.n);
-  if (t < u.rows) {
-    let base = t * u.n;
-    let m = in4[t];
-    let rs = in5[t];
-    var a = 0.0;
-    var c = 0.0;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in3[base + j] * in1[j];
-      a = a + gy;
-      c = c + gy * xh;
-    }
-    a = a * invN;
-    c = c * invN;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in3[base + j] * in1[j];
-      out0[base + j] = in2[base + j] + rs * (gy - a - xh * c);
-    }
-  }
-  if (t < u.n) {
-    var dg = 0.0;
-    var db = 0.0;
-    for (var r = 0; r < u.rows; r = r + 1) {
-      let d = in3[r * u.n + t];
-      dg = dg + d * ((in0[r * u.n + t] - in4[r]) * in5[r]);
-      db = db + d;
-    }
-    out1[t] = dg;
-    out2[t] = db;
-  }
-}`,
+    body: layerNormGradShader({ residual: true }),
     outputs: [
       { shape: [...s!.shape], dtype: 'float32' },
       { shape: [n], dtype: 'float32' },

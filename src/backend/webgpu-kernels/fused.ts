@@ -12,10 +12,12 @@
  * LayerNorm's forward writes y, mean and rstd (one invocation per row); its backward writes dx
  * (one invocation per row) and dg, db (one invocation per column, over all rows) in the same
  * dispatch. Row loops are serial per invocation: fine for the model widths here (D <= 1024).
+ * The LayerNorm WGSL bodies are in layernorm.ts (shared with addnorm.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../wasm-kernels/fused.js';
 import { flatMain, floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
+import { layerNormGradShader, layerNormShader } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/fused.ts';
 
@@ -85,20 +87,7 @@ export function layerNormWebGPU(args: KernelArgs): tf.TensorInfo[] {
   const lead = x.shape.slice(0, -1);
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_KERNEL,
-    body: `${flatMain('r')}
-  if (r >= u.rows) { return; }
-  let base = r * u.n;
-  let invN = 1.0 / f32(u.n);
-  var s = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { s = s + in0[base + j]; }
-  let mean = s * invN;
-  var q = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { let d = in0[base + j] - mean; q = q + d * d; }
-  let rs = 1.0 / sqrt(q * invN + u.eps);
-  for (var j = 0; j < u.n; j = j + 1) { out0[base + j] = (in0[base + j] - mean) * rs * in1[j] + in2[j]; }
-  out1[r] = mean;
-  out2[r] = rs;
-}`,
+    body: layerNormShader({ residual: false }),
     outputs: [
       { shape: [...x.shape], dtype: 'float32' },
       { shape: lead, dtype: 'float32' },
@@ -127,40 +116,7 @@ export function layerNormGradWebGPU(args: KernelArgs): tf.TensorInfo[] {
   }
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_GRAD_KERNEL,
-    body: `${flatMain('t')}
-  let invN = 1.0 / f32(u.n);
-  if (t < u.rows) {
-    let base = t * u.n;
-    let m = in3[t];
-    let rs = in4[t];
-    var a = 0.0;
-    var c = 0.0;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in2[base + j] * in1[j];
-      a = a + gy;
-      c = c + gy * xh;
-    }
-    a = a * invN;
-    c = c * invN;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in2[base + j] * in1[j];
-      out0[base + j] = rs * (gy - a - xh * c);
-    }
-  }
-  if (t < u.n) {
-    var dg = 0.0;
-    var db = 0.0;
-    for (var r = 0; r < u.rows; r = r + 1) {
-      let d = in2[r * u.n + t];
-      dg = dg + d * ((in0[r * u.n + t] - in3[r]) * in4[r]);
-      db = db + d;
-    }
-    out1[t] = dg;
-    out2[t] = db;
-  }
-}`,
+    body: layerNormGradShader({ residual: false }),
     outputs: [
       { shape: [...x.shape], dtype: 'float32' },
       { shape: [n], dtype: 'float32' },

@@ -12,8 +12,8 @@
  * tf.registerGradient (a customGrad has a single output). WGSL bodies: layernorm.ts (residual variant).
  */
 import * as tf from '@tensorflow/tfjs';
-import { floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
-import { layerNormGradShader, layerNormShader } from './layernorm.js';
+import { floatInput, nonNegativeAttr, runFlatProgram, type KernelArgs } from './program.js';
+import { layerNormGradLaunch, layerNormLaunch } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/addnorm.ts';
 
@@ -39,23 +39,10 @@ export function addLayerNormKernel(args: KernelArgs): tf.TensorInfo[] {
   const eps = nonNegativeAttr(SOURCE, args, 'eps', ADD_LAYER_NORM_KERNEL);
   const { rows, n } = rowsOf(x, [y], g, ADD_LAYER_NORM_KERNEL);
   if (!tf.util.arraysEqual(b.shape, [n])) throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_KERNEL}: b [${b.shape}] must be [${n}]`);
-  const lead = x.shape.slice(0, -1);
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_KERNEL,
-    body: layerNormShader({ residual: true }),
-    outputs: [
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-    ],
     inputs: [x, y, g, b],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-      { name: 'eps', type: 'f32', value: eps },
-    ],
-    workgroups: Math.ceil(rows / WG),
+    ...layerNormLaunch({ residual: true }, x.shape, rows, n, eps),
   });
 }
 
@@ -68,18 +55,8 @@ export function addLayerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   }
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_GRAD_KERNEL,
-    body: layerNormGradShader({ residual: true }),
-    outputs: [
-      { shape: [...s!.shape], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-    ],
     inputs: [s!, g!, ds!, dh!, mean!, rstd!],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-    ],
-    workgroups: Math.ceil(Math.max(rows, n) / WG),
+    ...layerNormGradLaunch({ residual: true }, s!.shape, rows, n),
   });
 }
 

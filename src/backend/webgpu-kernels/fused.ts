@@ -17,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../wasm-kernels/fused.js';
 import { flatMain, floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
-import { layerNormGradShader, layerNormShader } from './layernorm.js';
+import { layerNormGradLaunch, layerNormLaunch } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/fused.ts';
 
@@ -84,22 +84,10 @@ export function layerNormWebGPU(args: KernelArgs): tf.TensorInfo[] {
   const b = floatInput(SOURCE, args, 'b', LAYER_NORM_KERNEL);
   const eps = nonNegativeAttr(SOURCE, args, 'eps', LAYER_NORM_KERNEL);
   const { rows, n } = lnShapes(x, g, b, LAYER_NORM_KERNEL);
-  const lead = x.shape.slice(0, -1);
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_KERNEL,
-    body: layerNormShader({ residual: false }),
-    outputs: [
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-    ],
     inputs: [x, g, b],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-      { name: 'eps', type: 'f32', value: eps },
-    ],
-    workgroups: Math.ceil(rows / WG),
+    ...layerNormLaunch({ residual: false }, x.shape, rows, n, eps),
   });
 }
 
@@ -116,17 +104,7 @@ export function layerNormGradWebGPU(args: KernelArgs): tf.TensorInfo[] {
   }
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_GRAD_KERNEL,
-    body: layerNormGradShader({ residual: false }),
-    outputs: [
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-    ],
     inputs: [x, g, dy, mean, rstd],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-    ],
-    workgroups: Math.ceil(Math.max(rows, n) / WG),
+    ...layerNormGradLaunch({ residual: false }, x.shape, rows, n),
   });
 }

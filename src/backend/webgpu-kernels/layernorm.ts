@@ -8,7 +8,7 @@
  *             dg = sum_rows dy xhat,  db = sum_rows dy     (one invocation per column, same dispatch)
  * Scalars: u.rows, u.n (and u.eps forward). Row loops are serial per invocation.
  */
-import { flatMain } from './program.js';
+import { flatMain, WG, type FlatProgramSpec } from './program.js';
 
 /** Whether the kernel is the residual-add variant (addnorm.ts) or plain LayerNorm (fused.ts). */
 export interface LayerNormVariant {
@@ -82,4 +82,47 @@ export function layerNormGradShader({ residual }: LayerNormVariant): string {
     out2[t] = db;
   }
 }`;
+}
+
+/** The parts of a LayerNorm dispatch that do not depend on the kernel's inputs. */
+export type LayerNormLaunch = Pick<FlatProgramSpec, 'body' | 'outputs' | 'scalars' | 'workgroups'>;
+
+/**
+ * Forward dispatch over x of `shape` ([..., n], `rows` rows): outputs y (residual: s and h) like x,
+ * then mean and rstd of x's shape minus the last axis; one invocation per row.
+ */
+export function layerNormLaunch(variant: LayerNormVariant, shape: readonly number[], rows: number, n: number, eps: number): LayerNormLaunch {
+  const lead = shape.slice(0, -1);
+  const rowOutputs = variant.residual ? 2 : 1; // s and h, or y
+  return {
+    body: layerNormShader(variant),
+    outputs: [
+      ...Array.from({ length: rowOutputs }, () => ({ shape: [...shape], dtype: 'float32' as const })),
+      { shape: lead, dtype: 'float32' },
+      { shape: lead, dtype: 'float32' },
+    ],
+    scalars: [
+      { name: 'rows', type: 'i32', value: rows },
+      { name: 'n', type: 'i32', value: n },
+      { name: 'eps', type: 'f32', value: eps },
+    ],
+    workgroups: Math.ceil(rows / WG),
+  };
+}
+
+/** Backward dispatch: outputs dx like x (`shape`), dg and db [n]; max(rows, n) invocations. */
+export function layerNormGradLaunch(variant: LayerNormVariant, shape: readonly number[], rows: number, n: number): LayerNormLaunch {
+  return {
+    body: layerNormGradShader(variant),
+    outputs: [
+      { shape: [...shape], dtype: 'float32' },
+      { shape: [n], dtype: 'float32' },
+      { shape: [n], dtype: 'float32' },
+    ],
+    scalars: [
+      { name: 'rows', type: 'i32', value: rows },
+      { name: 'n', type: 'i32', value: n },
+    ],
+    workgroups: Math.ceil(Math.max(rows, n) / WG),
+  };
 }

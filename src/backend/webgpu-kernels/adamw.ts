@@ -42,7 +42,6 @@ export interface AdamWSlot {
 /** Storage buffers one variable takes in a dispatch: p, g, m, v in; p', m', v' out. */
 export const ADAMW_BUFFERS_PER_VARIABLE = 7;
 
-
 /** WGSL updating `k` variables; variable j reads in(4j .. 4j+3) and writes out(3j .. 3j+2). */
 function body(k: number): string {
   const parts: string[] = [];
@@ -63,7 +62,6 @@ function body(k: number): string {
 ${parts.join('\n')}
 }`;
 }
-
 
 /**
  * Kernel: for j < attr count, inputs p<j>, g<j>, m<j>, v<j> (same shape per j); attrs

@@ -20,8 +20,6 @@ const SOURCE = 'src/backend/webgpu-kernels/addnorm.ts';
 export const ADD_LAYER_NORM_KERNEL = 'SafeAlignAddLayerNorm';
 export const ADD_LAYER_NORM_GRAD_KERNEL = 'SafeAlignAddLayerNormGrad';
 
-
-
 function rowsOf(x: tf.TensorInfo, others: tf.TensorInfo[], g: tf.TensorInfo, kernel: string): { rows: number; n: number } {
   const n = x.shape[x.shape.length - 1] ?? 0;
   if (x.shape.length === 0 || n === 0 || others.some((t) => !tf.util.arraysEqual(t.shape, x.shape)) || !tf.util.arraysEqual(g.shape, [n])) {

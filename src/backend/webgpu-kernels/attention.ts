@@ -14,7 +14,6 @@ const SOURCE = 'src/backend/webgpu-kernels/attention.ts';
 
 export const ATTENTION_KERNEL = 'SafeAlignAttention';
 
-
 /** Kernel: inputs q [B, H, Tq, hs], k, v [B, H, Tk, hs], bias [1|B, 1, Tq, Tk]; attr scale; output [B, Tq, H hs]. */
 export function attentionKernel(args: KernelArgs): tf.TensorInfo {
   const { q, k, v, bias } = args.inputs as Record<string, tf.TensorInfo | undefined>;

@@ -10,7 +10,6 @@ const SOURCE = 'src/backend/webgpu-kernels/columns.ts';
 
 export const COLUMN_SUM_KERNEL = 'SafeAlignColumnSum';
 
-
 /** Kernel: input x [N, D] float32; output [D]. */
 export function columnSumKernel(args: KernelArgs): tf.TensorInfo {
   const x = args.inputs['x'];

@@ -14,7 +14,6 @@ const SOURCE = 'src/backend/webgpu-kernels/embed.ts';
 export const EMBED_KERNEL = 'SafeAlignEmbed';
 export const EMBED_GRAD_KERNEL = 'SafeAlignEmbedGrad';
 
-
 function check(args: KernelArgs, kernel: string): { wte: tf.TensorInfo; wpe: tf.TensorInfo; tokens: tf.TensorInfo; positions: tf.TensorInfo | undefined; n: number; t: number; d: number } {
   const { wte, wpe, tokens, positions } = args.inputs as Record<string, tf.TensorInfo | undefined>;
   if (!wte || !wpe || !tokens) throw new Error(`${SOURCE}: ${kernel} needs inputs wte, wpe and tokens`);

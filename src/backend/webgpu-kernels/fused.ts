@@ -21,8 +21,6 @@ import { layerNormGradLaunch, layerNormLaunch } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/fused.ts';
 
-
-
 const SIGMOID_WGSL = `
 fn geluInner(x : f32) -> f32 { return ((x * x) * x * 0.044715 + x) * 1.5957691216057308; }
 fn sigmoidOf(u : f32) -> f32 { return 1.0 / (1.0 + exp(-u)); }`;

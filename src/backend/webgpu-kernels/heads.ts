@@ -19,8 +19,6 @@ const SOURCE = 'src/backend/webgpu-kernels/heads.ts';
 export const SPLIT_HEADS_KERNEL = 'SafeAlignSplitHeads';
 export const SPLIT_HEADS_GRAD_KERNEL = 'SafeAlignSplitHeadsGrad';
 
-
-
 function headsAttr(args: KernelArgs, kernel: string): number {
   const heads = (args.attrs as { heads?: number } | undefined)?.heads;
   if (typeof heads !== 'number' || !Number.isInteger(heads) || heads < 1) throw new Error(`${SOURCE}: ${kernel}: attr heads must be a positive integer, got ${heads}`);

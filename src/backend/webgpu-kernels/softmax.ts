@@ -14,9 +14,6 @@ const SOURCE = 'src/backend/webgpu-kernels/softmax.ts';
 export const ATTENTION_SOFTMAX_KERNEL = 'SafeAlignAttentionSoftmax';
 export const ATTENTION_SOFTMAX_GRAD_KERNEL = 'SafeAlignAttentionSoftmaxGrad';
 
-
-
-
 /** Kernel: inputs scores [B, H, Tq, Tk], bias [1|B, 1, Tq, Tk]; attr scale; output y like scores. */
 export function attentionSoftmaxKernel(args: KernelArgs): tf.TensorInfo {
   const s = floatInput(SOURCE, args, 'scores', ATTENTION_SOFTMAX_KERNEL);

@@ -15,7 +15,7 @@
  * The LayerNorm WGSL bodies are in layernorm.ts (shared with addnorm.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../wasm-kernels/fused.js';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, lnShapes } from '../wasm-kernels/fused.js';
 import { flatMain, floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
 import { layerNormGradLaunch, layerNormLaunch } from './layernorm.js';
 
@@ -67,21 +67,13 @@ export function geluGradWebGPU(args: KernelArgs): tf.TensorInfo {
   })[0]!;
 }
 
-function lnShapes(x: tf.TensorInfo, g: tf.TensorInfo, b: tf.TensorInfo | null, kernel: string): { rows: number; n: number } {
-  const n = x.shape[x.shape.length - 1] ?? 0;
-  if (x.shape.length === 0 || g.shape.length !== 1 || g.shape[0] !== n || (b !== null && (b.shape.length !== 1 || b.shape[0] !== n))) {
-    throw new Error(`${SOURCE}: ${kernel}: x [${x.shape}] needs g${b ? ' and b' : ''} of shape [${n}]`);
-  }
-  return { rows: n === 0 ? 0 : tf.util.sizeFromShape(x.shape) / n, n };
-}
-
 /** [y, mean, rstd] = layerNorm(x, g, b) over the last axis; mean and rstd have x's shape minus the last axis. */
 export function layerNormWebGPU(args: KernelArgs): tf.TensorInfo[] {
   const x = floatInput(SOURCE, args, 'x', LAYER_NORM_KERNEL);
   const g = floatInput(SOURCE, args, 'g', LAYER_NORM_KERNEL);
   const b = floatInput(SOURCE, args, 'b', LAYER_NORM_KERNEL);
   const eps = nonNegativeAttr(SOURCE, args, 'eps', LAYER_NORM_KERNEL);
-  const { rows, n } = lnShapes(x, g, b, LAYER_NORM_KERNEL);
+  const { rows, n } = lnShapes(SOURCE, x, g, b, LAYER_NORM_KERNEL);
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_KERNEL,
     inputs: [x, g, b],
@@ -96,7 +88,7 @@ export function layerNormGradWebGPU(args: KernelArgs): tf.TensorInfo[] {
   const dy = floatInput(SOURCE, args, 'dy', LAYER_NORM_GRAD_KERNEL);
   const mean = floatInput(SOURCE, args, 'mean', LAYER_NORM_GRAD_KERNEL);
   const rstd = floatInput(SOURCE, args, 'rstd', LAYER_NORM_GRAD_KERNEL);
-  const { rows, n } = lnShapes(x, g, null, LAYER_NORM_GRAD_KERNEL);
+  const { rows, n } = lnShapes(SOURCE, x, g, null, LAYER_NORM_GRAD_KERNEL);
   if (!tf.util.arraysEqual(x.shape, dy.shape) || tf.util.sizeFromShape(mean.shape) !== rows || tf.util.sizeFromShape(rstd.shape) !== rows) {
     throw new Error(`${SOURCE}: ${LAYER_NORM_GRAD_KERNEL}: shapes x [${x.shape}], dy [${dy.shape}], mean [${mean.shape}], rstd [${rstd.shape}]`);
   }

@@ -5,8 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../src/util/rng.js';
-import { gptConfig, parameterCount, type GPTPresetName } from '../src/model/config.js';
-import { createGPT } from '../src/model/gpt.js';
+import { gptConfig, parameterCount, type GPTConfig, type GPTPresetName } from '../src/model/config.js';
+import { createGPT, type GPT } from '../src/model/gpt.js';
 import { generate } from '../src/model/generate.js';
 import { lmLoss, type TokenBatch } from '../src/train/lm.js';
 import { AdamW } from '../src/train/adamw.js';
@@ -93,22 +93,31 @@ export async function dispatchCount(fn: () => unknown | Promise<unknown>): Promi
   return n;
 }
 
+/**
+ * The train_step bench's work: a GPT of `preset` (seed 1), a batch of `batch` random rows of
+ * blockSize tokens (seed 2, position 0 masked) and AdamW; each `once()` runs one more LM step.
+ */
+export function lmTrainStep(preset: GPTPresetName, batch: number): { cfg: GPTConfig; model: GPT; opt: AdamW; once: () => ReturnType<typeof trainStep> } {
+  const cfg = gptConfig(preset);
+  const model = createGPT(cfg, { rng: createRng(1) });
+  const rng = createRng(2);
+  const t = cfg.blockSize;
+  const tokens: TokenBatch = {
+    tokens: Int32Array.from({ length: batch * t }, () => rng.int(cfg.vocabSize)),
+    lossMask: Float32Array.from({ length: batch * t }, (_, i) => (i % t === 0 ? 0 : 1)),
+    shape: [batch, t],
+  };
+  const opt = new AdamW();
+  const spec = { params: model.params, loss: (b: TokenBatch) => lmLoss(model, b) };
+  let step = 0;
+  return { cfg, model, opt, once: () => trainStep(spec, tokens, step++, 1e-3, opt, 1) };
+}
+
 const trainStepCase: BenchCase = {
   name: 'train_step',
   async run(ctx) {
-    const cfg = gptConfig(ctx.preset);
-    const model = createGPT(cfg, { rng: createRng(1) });
-    const rng = createRng(2);
+    const { cfg, model, opt, once } = lmTrainStep(ctx.preset, ctx.batch);
     const t = cfg.blockSize;
-    const batch: TokenBatch = {
-      tokens: Int32Array.from({ length: ctx.batch * t }, () => rng.int(cfg.vocabSize)),
-      lossMask: Float32Array.from({ length: ctx.batch * t }, (_, i) => (i % t === 0 ? 0 : 1)),
-      shape: [ctx.batch, t],
-    };
-    const opt = new AdamW();
-    const spec = { params: model.params, loss: (b: TokenBatch) => lmLoss(model, b) };
-    let step = 0;
-    const once = () => trainStep(spec, batch, step++, 1e-3, opt, 1);
     const times = await timeIt(once, ctx.reps, 2);
     const kernels = await kernelCount(once);
     const dispatches = await dispatchCount(once);

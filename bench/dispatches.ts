@@ -22,11 +22,8 @@ import { createRng } from '../src/util/rng.js';
 import { gptConfig, type GPTPresetName } from '../src/model/config.js';
 import { createGPT } from '../src/model/gpt.js';
 import { generate } from '../src/model/generate.js';
-import { lmLoss, type TokenBatch } from '../src/train/lm.js';
-import { AdamW } from '../src/train/adamw.js';
-import { trainStep } from '../src/train/trainer.js';
 import { WEBGPU_FUSED_ENV } from '../src/backend/webgpu-kernels/index.js';
-import { dispatchCount, isScopeRecord, median, SAMPLE_NEW, SAMPLE_PROMPT, timeIt } from './cases.js';
+import { dispatchCount, isScopeRecord, lmTrainStep, median, SAMPLE_NEW, SAMPLE_PROMPT, timeIt } from './cases.js';
 
 const SOURCE = 'bench/dispatches.ts';
 
@@ -127,22 +124,11 @@ async function abRounds(
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const info = await selectBackend({ backend: o.backend as 'wasm', quiet: true });
-  const cfg = gptConfig(o.preset);
   const common = { backend: info.name, backend_detail: info.detail, preset: o.preset, batch: o.batch };
 
   // ---- training step ----
-  const model = createGPT(cfg, { rng: createRng(1) });
-  const rng = createRng(2);
+  const { cfg, model, opt, once } = lmTrainStep(o.preset, o.batch);
   const t = cfg.blockSize;
-  const batch: TokenBatch = {
-    tokens: Int32Array.from({ length: o.batch * t }, () => rng.int(cfg.vocabSize)),
-    lossMask: Float32Array.from({ length: o.batch * t }, (_, i) => (i % t === 0 ? 0 : 1)),
-    shape: [o.batch, t],
-  };
-  const opt = new AdamW();
-  const spec = { params: model.params, loss: (b: TokenBatch) => lmLoss(model, b) };
-  let step = 0;
-  const once = () => trainStep(spec, batch, step++, 1e-3, opt, 1);
   if (o.ab > 0) {
     await abRounds(o, common, once, model, cfg);
     opt.dispose();

@@ -6,7 +6,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initWebGPUNode, releaseWebGPU, withBackend, ensureBackendRegistered, MESA_PACKAGES } from '../src/backend/index.js';
+import { releaseWebGPU, withBackend } from '../src/backend/index.js';
+import { startWebGPUForTest } from './helpers.js';
 import { createRng } from '../src/util/rng.js';
 import { gptConfig } from '../src/model/config.js';
 import { createGPT, type GPT } from '../src/model/gpt.js';
@@ -54,13 +55,7 @@ after(() => releaseWebGPU());
 
 describe('GPT on webgpu', () => {
   it('matches wasm: forward with padding, one AdamW step, greedy KV-cached sampling', { timeout: 300_000 }, async () => {
-    try {
-      await initWebGPUNode();
-      await ensureBackendRegistered('webgpu');
-    } catch (e) {
-      assert.fail(`webgpu could not start: ${(e as Error).message}\n(Mesa packages: ${MESA_PACKAGES.join(' ')}; scripts/setup-webgpu-ci.sh)`);
-    }
-    await ensureBackendRegistered('wasm');
+    await startWebGPUForTest();
     const ref = await runOn('wasm');
     const gpu = await runOn('webgpu');
     const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void => {

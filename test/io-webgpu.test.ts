@@ -11,7 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initWebGPUNode, releaseWebGPU, withBackend, ensureBackendRegistered, MESA_PACKAGES } from '../src/backend/index.js';
+import { releaseWebGPU, withBackend } from '../src/backend/index.js';
+import { startWebGPUForTest } from './helpers.js';
 import { createRng } from '../src/util/rng.js';
 import { gptConfig } from '../src/model/config.js';
 import { createGPT, exportWeights } from '../src/model/gpt.js';
@@ -65,13 +66,7 @@ function moments(opt: AdamW): Record<string, tf.Variable> {
 
 describe('saving on webgpu', () => {
   it('saveGPT / saveScoreModel / exportWeights / AdamW.exportState after a step; loads back exactly on webgpu and wasm', { timeout: 300_000 }, async () => {
-    try {
-      await initWebGPUNode();
-      await ensureBackendRegistered('webgpu');
-    } catch (e) {
-      assert.fail(`webgpu could not start: ${(e as Error).message}\n(Mesa packages: ${MESA_PACKAGES.join(' ')}; scripts/setup-webgpu-ci.sh)`);
-    }
-    await ensureBackendRegistered('wasm');
+    await startWebGPUForTest();
     const gptDir = path.join(tmpRoot, 'gpt');
     const smDir = path.join(tmpRoot, 'score');
 

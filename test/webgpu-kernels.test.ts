@@ -10,7 +10,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { ensureBackendRegistered, initWebGPUNode, MESA_PACKAGES, releaseWebGPU, withBackend } from '../src/backend/index.js';
+import { releaseWebGPU, withBackend } from '../src/backend/index.js';
+import { assertClose, startWebGPUForTest } from './helpers.js';
 import { fusedGelu, fusedLayerNorm } from '../src/backend/wasm-kernels/fused.js';
 import {
   ADAMW_KERNEL,
@@ -36,13 +37,7 @@ import { globalGradNorm, trainStep } from '../src/train/trainer.js';
 const TIMEOUT = { timeout: 300_000 };
 
 before(async () => {
-  try {
-    await initWebGPUNode();
-    await ensureBackendRegistered('webgpu');
-  } catch (e) {
-    assert.fail(`webgpu could not start: ${(e as Error).message}\n(Mesa packages: ${MESA_PACKAGES.join(' ')}; scripts/setup-webgpu-ci.sh)`);
-  }
-  await ensureBackendRegistered('wasm');
+  await startWebGPUForTest();
 });
 
 after(() => releaseWebGPU());
@@ -54,16 +49,6 @@ interface Arr {
 
 function randn(seed: number, shape: number[], std = 1): Arr {
   return { data: createRng(seed).normals(shape.reduce((a, b) => a * b, 1), std), shape };
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    assert.ok(Number.isFinite(a), `${what}[${i}] = ${a}`);
-    assert.ok(Math.abs(a - e) <= atol + rtol * Math.abs(e), `${what}[${i}]: ${a} vs ${e}`);
-  }
 }
 
 /** Runs `fn` on `backend` with tensors made from `inputs`; returns the outputs' values. */

@@ -18,6 +18,7 @@ import {
 } from '../src/backend/index.js';
 import { makeMlpProblem, mlpSgdStep, MLP_PARAM_NAMES, type MlpShape } from '../src/backend/benchmark.js';
 import { createRng } from '../src/util/rng.js';
+import { assertClose } from './helpers.js';
 
 const TIMEOUT = { timeout: 120_000 };
 
@@ -51,17 +52,6 @@ async function requireWebGPU(): Promise<WebGPUNodeInfo> {
     tf.env().set('WEBGPU_CPU_FORWARD', false);
   }
   return r;
-}
-
-function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const a = actual[i]!;
-    const e = expected[i]!;
-    assert.ok(Number.isFinite(a), `${what}[${i}] = ${a}`);
-    const err = Math.abs(a - e) - (atol + rtol * Math.abs(e));
-    assert.ok(err <= 0, `${what}[${i}]: ${a} vs ${e}`);
-  }
 }
 
 describe('webgpu (Dawn) backend', () => {

@@ -55,10 +55,14 @@ export function geluGradKernel(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
-function lnShapes(x: tf.TensorInfo, g: tf.TensorInfo, b: tf.TensorInfo | null, kernel: string): { rows: number; n: number } {
+/**
+ * Rows and width n of LayerNorm's x [..., n], checking g (and b unless null) are [n]; errors name
+ * `source` (the kernel's file: the webgpu LayerNorm kernels use this too) and `kernel`.
+ */
+export function lnShapes(source: string, x: tf.TensorInfo, g: tf.TensorInfo, b: tf.TensorInfo | null, kernel: string): { rows: number; n: number } {
   const n = x.shape[x.shape.length - 1] ?? 0;
   if (x.shape.length === 0 || g.shape.length !== 1 || g.shape[0] !== n || (b !== null && (b.shape.length !== 1 || b.shape[0] !== n))) {
-    throw new Error(`${SOURCE}: ${kernel}: x [${x.shape}] needs g${b ? ' and b' : ''} of shape [${n}]`);
+    throw new Error(`${source}: ${kernel}: x [${x.shape}] needs g${b ? ' and b' : ''} of shape [${n}]`);
   }
   return { rows: n === 0 ? 0 : tf.util.sizeFromShape(x.shape) / n, n };
 }
@@ -71,7 +75,7 @@ export function layerNormKernel(args: KernelArgs): tf.TensorInfo[] {
   const b = input(args, 'b', LAYER_NORM_KERNEL);
   const eps = (args.attrs as { eps?: number } | undefined)?.eps;
   if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`${SOURCE}: ${LAYER_NORM_KERNEL}: attr eps must be >= 0, got ${eps}`);
-  const { rows, n } = lnShapes(x, g, b, LAYER_NORM_KERNEL);
+  const { rows, n } = lnShapes(SOURCE, x, g, b, LAYER_NORM_KERNEL);
   const offs = [x, g, b].map((t) => heapOffset(backend, t.dataId));
   const lead = x.shape.slice(0, -1);
   const y = backend.makeOutput(x.shape, 'float32');
@@ -94,7 +98,7 @@ export function layerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const dy = input(args, 'dy', LAYER_NORM_GRAD_KERNEL);
   const mean = input(args, 'mean', LAYER_NORM_GRAD_KERNEL);
   const rstd = input(args, 'rstd', LAYER_NORM_GRAD_KERNEL);
-  const { rows, n } = lnShapes(x, g, null, LAYER_NORM_GRAD_KERNEL);
+  const { rows, n } = lnShapes(SOURCE, x, g, null, LAYER_NORM_GRAD_KERNEL);
   if (!tf.util.arraysEqual(x.shape, dy.shape) || tf.util.sizeFromShape(mean.shape) !== rows || tf.util.sizeFromShape(rstd.shape) !== rows) {
     throw new Error(`${SOURCE}: ${LAYER_NORM_GRAD_KERNEL}: shapes x [${x.shape}], dy [${dy.shape}], mean [${mean.shape}], rstd [${rstd.shape}]`);
   }

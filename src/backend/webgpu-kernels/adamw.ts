@@ -10,7 +10,7 @@
  * evaluated in the plain path's order, so results agree with it to float32 rounding.
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { flatMain, floatInput, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/adamw.ts';
 
@@ -42,8 +42,6 @@ export interface AdamWSlot {
 /** Storage buffers one variable takes in a dispatch: p, g, m, v in; p', m', v' out. */
 export const ADAMW_BUFFERS_PER_VARIABLE = 7;
 
-const WG = 64;
-
 /** WGSL updating `k` variables; variable j reads in(4j .. 4j+3) and writes out(3j .. 3j+2). */
 function body(k: number): string {
   const parts: string[] = [];
@@ -60,19 +58,9 @@ function body(k: number): string {
     out${3 * j + 2}[i] = v;
   }`);
   }
-  return `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = flatIndex(gid, nwg, ${WG}u);
+  return `${flatMain('i')}
 ${parts.join('\n')}
 }`;
-}
-
-function tensor(args: KernelArgs, name: string): tf.TensorInfo {
-  const t = args.inputs[name];
-  if (t === undefined) throw new Error(`${SOURCE}: ${ADAMW_KERNEL} needs input '${name}'`);
-  if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${ADAMW_KERNEL} input '${name}' must be float32, got ${t.dtype}`);
-  return t;
 }
 
 /**
@@ -91,7 +79,7 @@ export function adamwKernel(args: KernelArgs): tf.TensorInfo[] {
   const perVariable: { name: string; type: 'i32' | 'f32'; value: number }[] = [];
   let widest = 0;
   for (let j = 0; j < k; j++) {
-    const [p, g, m, v] = ['p', 'g', 'm', 'v'].map((n) => tensor(args, `${n}${j}`)) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
+    const [p, g, m, v] = ['p', 'g', 'm', 'v'].map((n) => floatInput(SOURCE, args, `${n}${j}`, ADAMW_KERNEL)) as [tf.TensorInfo, tf.TensorInfo, tf.TensorInfo, tf.TensorInfo];
     for (const t of [g, m, v]) {
       if (!tf.util.arraysEqual(t.shape, p.shape)) throw new Error(`${SOURCE}: ${ADAMW_KERNEL}: variable ${j}: shapes p [${p.shape}], g [${g.shape}], m [${m.shape}], v [${v.shape}] differ`);
     }

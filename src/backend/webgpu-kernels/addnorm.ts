@@ -9,24 +9,16 @@
  *             dx = dy = ds + rstd (gy - mean_j(gy) - xhat mean_j(gy xhat)),
  *             dg = sum_rows dh xhat,  db = sum_rows dh     (per column, in the same dispatch)
  * Outputs [s, h, mean, rstd]; mean and rstd serve the gradient only. Registered with
- * tf.registerGradient (a customGrad has a single output).
+ * tf.registerGradient (a customGrad has a single output). WGSL bodies: layernorm.ts (residual variant).
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { floatInput, nonNegativeAttr, runFlatProgram, type KernelArgs } from './program.js';
+import { layerNormGradLaunch, layerNormLaunch } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/addnorm.ts';
 
 export const ADD_LAYER_NORM_KERNEL = 'SafeAlignAddLayerNorm';
 export const ADD_LAYER_NORM_GRAD_KERNEL = 'SafeAlignAddLayerNormGrad';
-
-const WG = 64;
-
-function floatInput(args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
-  const t = args.inputs[name];
-  if (t === undefined) throw new Error(`${SOURCE}: ${kernel} needs input '${name}'`);
-  if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${kernel} input '${name}' must be float32, got ${t.dtype}`);
-  return t;
-}
 
 function rowsOf(x: tf.TensorInfo, others: tf.TensorInfo[], g: tf.TensorInfo, kernel: string): { rows: number; n: number } {
   const n = x.shape[x.shape.length - 1] ?? 0;
@@ -38,107 +30,31 @@ function rowsOf(x: tf.TensorInfo, others: tf.TensorInfo[], g: tf.TensorInfo, ker
 
 /** Kernel: inputs x, y [..., D], g, b [D]; attr eps; outputs [s, h, mean, rstd]. */
 export function addLayerNormKernel(args: KernelArgs): tf.TensorInfo[] {
-  const x = floatInput(args, 'x', ADD_LAYER_NORM_KERNEL);
-  const y = floatInput(args, 'y', ADD_LAYER_NORM_KERNEL);
-  const g = floatInput(args, 'g', ADD_LAYER_NORM_KERNEL);
-  const b = floatInput(args, 'b', ADD_LAYER_NORM_KERNEL);
-  const eps = (args.attrs as { eps?: number } | undefined)?.eps;
-  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_KERNEL}: attr eps must be >= 0, got ${eps}`);
+  const x = floatInput(SOURCE, args, 'x', ADD_LAYER_NORM_KERNEL);
+  const y = floatInput(SOURCE, args, 'y', ADD_LAYER_NORM_KERNEL);
+  const g = floatInput(SOURCE, args, 'g', ADD_LAYER_NORM_KERNEL);
+  const b = floatInput(SOURCE, args, 'b', ADD_LAYER_NORM_KERNEL);
+  const eps = nonNegativeAttr(SOURCE, args, 'eps', ADD_LAYER_NORM_KERNEL);
   const { rows, n } = rowsOf(x, [y], g, ADD_LAYER_NORM_KERNEL);
   if (!tf.util.arraysEqual(b.shape, [n])) throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_KERNEL}: b [${b.shape}] must be [${n}]`);
-  const lead = x.shape.slice(0, -1);
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
-  if (r >= u.rows) { return; }
-  let base = r * u.n;
-  let invN = 1.0 / f32(u.n);
-  var sum = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { let s = in0[base + j] + in1[base + j]; out0[base + j] = s; sum = sum + s; }
-  let mean = sum * invN;
-  var q = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { let d = out0[base + j] - mean; q = q + d * d; }
-  let rs = 1.0 / sqrt(q * invN + u.eps);
-  for (var j = 0; j < u.n; j = j + 1) { out1[base + j] = (out0[base + j] - mean) * rs * in2[j] + in3[j]; }
-  out2[r] = mean;
-  out3[r] = rs;
-}`,
-    outputs: [
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-    ],
     inputs: [x, y, g, b],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-      { name: 'eps', type: 'f32', value: eps },
-    ],
-    workgroups: Math.ceil(rows / WG),
+    ...layerNormLaunch({ residual: true }, x.shape, rows, n, eps),
   });
 }
 
 /** Kernel: inputs s, g, ds, dh, mean, rstd; outputs [dx (= dy), dg, db]. */
 export function addLayerNormGradKernel(args: KernelArgs): tf.TensorInfo[] {
-  const [s, g, ds, dh, mean, rstd] = ['s', 'g', 'ds', 'dh', 'mean', 'rstd'].map((k) => floatInput(args, k, ADD_LAYER_NORM_GRAD_KERNEL)) as tf.TensorInfo[];
+  const [s, g, ds, dh, mean, rstd] = ['s', 'g', 'ds', 'dh', 'mean', 'rstd'].map((k) => floatInput(SOURCE, args, k, ADD_LAYER_NORM_GRAD_KERNEL)) as tf.TensorInfo[];
   const { rows, n } = rowsOf(s!, [ds!, dh!], g!, ADD_LAYER_NORM_GRAD_KERNEL);
   if (tf.util.sizeFromShape(mean!.shape) !== rows || tf.util.sizeFromShape(rstd!.shape) !== rows) {
     throw new Error(`${SOURCE}: ${ADD_LAYER_NORM_GRAD_KERNEL}: mean [${mean!.shape}] and rstd [${rstd!.shape}] need ${rows} rows`);
   }
   return runFlatProgram(args.backend, {
     key: ADD_LAYER_NORM_GRAD_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let t = flatIndex(gid, nwg, ${WG}u);
-  let invN = 1.0 / f32(u.n);
-  if (t < u.rows) {
-    let base = t * u.n;
-    let m = in4[t];
-    let rs = in5[t];
-    var a = 0.0;
-    var c = 0.0;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in3[base + j] * in1[j];
-      a = a + gy;
-      c = c + gy * xh;
-    }
-    a = a * invN;
-    c = c * invN;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in3[base + j] * in1[j];
-      out0[base + j] = in2[base + j] + rs * (gy - a - xh * c);
-    }
-  }
-  if (t < u.n) {
-    var dg = 0.0;
-    var db = 0.0;
-    for (var r = 0; r < u.rows; r = r + 1) {
-      let d = in3[r * u.n + t];
-      dg = dg + d * ((in0[r * u.n + t] - in4[r]) * in5[r]);
-      db = db + d;
-    }
-    out1[t] = dg;
-    out2[t] = db;
-  }
-}`,
-    outputs: [
-      { shape: [...s!.shape], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-    ],
     inputs: [s!, g!, ds!, dh!, mean!, rstd!],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-    ],
-    workgroups: Math.ceil(Math.max(rows, n) / WG),
+    ...layerNormGradLaunch({ residual: true }, s!.shape, rows, n),
   });
 }
 

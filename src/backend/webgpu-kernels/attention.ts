@@ -8,22 +8,19 @@
  *   y = (sum_j exp(s_j - m) v_j) / (sum_j exp(s_j - m))
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { finiteAttr, flatMain, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/attention.ts';
 
 export const ATTENTION_KERNEL = 'SafeAlignAttention';
 
-const WG = 64;
-
 /** Kernel: inputs q [B, H, Tq, hs], k, v [B, H, Tk, hs], bias [1|B, 1, Tq, Tk]; attr scale; output [B, Tq, H hs]. */
 export function attentionKernel(args: KernelArgs): tf.TensorInfo {
   const { q, k, v, bias } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-  const scale = (args.attrs as { scale?: number } | undefined)?.scale;
   if (!q || !k || !v || !bias || [q, k, v, bias].some((t) => t.dtype !== 'float32' || t.shape.length !== 4)) {
     throw new Error(`${SOURCE}: ${ATTENTION_KERNEL} needs float32 rank-4 inputs q, k, v and bias`);
   }
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new Error(`${SOURCE}: ${ATTENTION_KERNEL}: attr scale must be a finite number, got ${scale}`);
+  const scale = finiteAttr(SOURCE, args, 'scale', ATTENTION_KERNEL);
   const [b, h, tq, hs] = q.shape as [number, number, number, number];
   const tk = k.shape[2]!;
   const rb = bias.shape[0]!;
@@ -39,10 +36,7 @@ fn score(qb : i32, kb : i32, bi : i32) -> f32 {
   for (var e = 0; e < u.hs; e = e + 1) { s = s + in0[qb + e] * in1[kb + e]; }
   return s * u.scale + in3[bi];
 }`,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('r')}
   if (r >= u.rows) { return; }
   let i = r % u.tq;
   let bh = r / u.tq;

@@ -4,13 +4,11 @@
  * db = sum over rows of dy. One invocation per column, summing its rows in order.
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { flatMain, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/columns.ts';
 
 export const COLUMN_SUM_KERNEL = 'SafeAlignColumnSum';
-
-const WG = 64;
 
 /** Kernel: input x [N, D] float32; output [D]. */
 export function columnSumKernel(args: KernelArgs): tf.TensorInfo {
@@ -21,10 +19,7 @@ export function columnSumKernel(args: KernelArgs): tf.TensorInfo {
   const [n, d] = x.shape as [number, number];
   return runFlatProgram(args.backend, {
     key: COLUMN_SUM_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let j = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('j')}
   if (j >= u.d) { return; }
   var s = 0.0;
   for (var i = 0; i < u.n; i = i + 1) { s = s + in0[i * u.d + j]; }

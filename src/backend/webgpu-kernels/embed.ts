@@ -7,14 +7,12 @@
  * The gradient runs one invocation per embedding column, adding rows in (b, t) order.
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { flatMain, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/embed.ts';
 
 export const EMBED_KERNEL = 'SafeAlignEmbed';
 export const EMBED_GRAD_KERNEL = 'SafeAlignEmbedGrad';
-
-const WG = 64;
 
 function check(args: KernelArgs, kernel: string): { wte: tf.TensorInfo; wpe: tf.TensorInfo; tokens: tf.TensorInfo; positions: tf.TensorInfo | undefined; n: number; t: number; d: number } {
   const { wte, wpe, tokens, positions } = args.inputs as Record<string, tf.TensorInfo | undefined>;
@@ -37,10 +35,7 @@ export function embedKernel(args: KernelArgs): tf.TensorInfo {
   const pos = positions ? 'in3[r]' : 'r % u.t';
   return runFlatProgram(args.backend, {
     key: `${EMBED_KERNEL}_${positions ? 'positions' : 'arange'}`,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('i')}
   if (i >= u.size) { return; }
   let r = i / u.d;
   let e = i % u.d;
@@ -74,10 +69,7 @@ export function embedGradKernel(args: KernelArgs): tf.TensorInfo[] {
   const pos = positions ? 'in2[r]' : 'r % u.t';
   return runFlatProgram(args.backend, {
     key: `${EMBED_GRAD_KERNEL}_${positions ? 'positions' : 'arange'}`,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let e = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('e')}
   if (e >= u.d) { return; }
   for (var v = 0; v < u.vocab; v = v + 1) { out0[v * u.d + e] = 0.0; }
   for (var p = 0; p < u.npos; p = p + 1) { out1[p * u.d + e] = 0.0; }

@@ -12,21 +12,14 @@
  * LayerNorm's forward writes y, mean and rstd (one invocation per row); its backward writes dx
  * (one invocation per row) and dg, db (one invocation per column, over all rows) in the same
  * dispatch. Row loops are serial per invocation: fine for the model widths here (D <= 1024).
+ * The LayerNorm WGSL bodies are in layernorm.ts (shared with addnorm.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from '../wasm-kernels/fused.js';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, lnShapes } from '../wasm-kernels/fused.js';
+import { flatMain, floatInput, nonNegativeAttr, runFlatProgram, WG, type KernelArgs } from './program.js';
+import { layerNormGradLaunch, layerNormLaunch } from './layernorm.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/fused.ts';
-
-const WG = 64;
-
-function input(args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
-  const t = args.inputs[name];
-  if (t === undefined) throw new Error(`${SOURCE}: ${kernel} needs input '${name}'`);
-  if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${kernel} input '${name}' must be float32, got ${t.dtype}`);
-  return t;
-}
 
 const SIGMOID_WGSL = `
 fn geluInner(x : f32) -> f32 { return ((x * x) * x * 0.044715 + x) * 1.5957691216057308; }
@@ -34,15 +27,12 @@ fn sigmoidOf(u : f32) -> f32 { return 1.0 / (1.0 + exp(-u)); }`;
 
 /** y = gelu(x), any shape. */
 export function geluWebGPU(args: KernelArgs): tf.TensorInfo {
-  const x = input(args, 'x', GELU_KERNEL);
+  const x = floatInput(SOURCE, args, 'x', GELU_KERNEL);
   const n = tf.util.sizeFromShape(x.shape);
   return runFlatProgram(args.backend, {
     key: GELU_KERNEL,
     prelude: SIGMOID_WGSL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('i')}
   if (i >= u.n) { return; }
   let x = in0[i];
   out0[i] = x * sigmoidOf(geluInner(x));
@@ -56,17 +46,14 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 
 /** dx = dy gelu'(x). */
 export function geluGradWebGPU(args: KernelArgs): tf.TensorInfo {
-  const x = input(args, 'x', GELU_GRAD_KERNEL);
-  const dy = input(args, 'dy', GELU_GRAD_KERNEL);
+  const x = floatInput(SOURCE, args, 'x', GELU_GRAD_KERNEL);
+  const dy = floatInput(SOURCE, args, 'dy', GELU_GRAD_KERNEL);
   if (!tf.util.arraysEqual(x.shape, dy.shape)) throw new Error(`${SOURCE}: ${GELU_GRAD_KERNEL}: x [${x.shape}] vs dy [${dy.shape}]`);
   const n = tf.util.sizeFromShape(x.shape);
   return runFlatProgram(args.backend, {
     key: GELU_GRAD_KERNEL,
     prelude: SIGMOID_WGSL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('i')}
   if (i >= u.n) { return; }
   let x = in0[i];
   let s = sigmoidOf(geluInner(x));
@@ -80,117 +67,34 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
   })[0]!;
 }
 
-function lnShapes(x: tf.TensorInfo, g: tf.TensorInfo, b: tf.TensorInfo | null, kernel: string): { rows: number; n: number } {
-  const n = x.shape[x.shape.length - 1] ?? 0;
-  if (x.shape.length === 0 || g.shape.length !== 1 || g.shape[0] !== n || (b !== null && (b.shape.length !== 1 || b.shape[0] !== n))) {
-    throw new Error(`${SOURCE}: ${kernel}: x [${x.shape}] needs g${b ? ' and b' : ''} of shape [${n}]`);
-  }
-  return { rows: n === 0 ? 0 : tf.util.sizeFromShape(x.shape) / n, n };
-}
-
 /** [y, mean, rstd] = layerNorm(x, g, b) over the last axis; mean and rstd have x's shape minus the last axis. */
 export function layerNormWebGPU(args: KernelArgs): tf.TensorInfo[] {
-  const x = input(args, 'x', LAYER_NORM_KERNEL);
-  const g = input(args, 'g', LAYER_NORM_KERNEL);
-  const b = input(args, 'b', LAYER_NORM_KERNEL);
-  const eps = (args.attrs as { eps?: number } | undefined)?.eps;
-  if (typeof eps !== 'number' || !(eps >= 0)) throw new Error(`${SOURCE}: ${LAYER_NORM_KERNEL}: attr eps must be >= 0, got ${eps}`);
-  const { rows, n } = lnShapes(x, g, b, LAYER_NORM_KERNEL);
-  const lead = x.shape.slice(0, -1);
+  const x = floatInput(SOURCE, args, 'x', LAYER_NORM_KERNEL);
+  const g = floatInput(SOURCE, args, 'g', LAYER_NORM_KERNEL);
+  const b = floatInput(SOURCE, args, 'b', LAYER_NORM_KERNEL);
+  const eps = nonNegativeAttr(SOURCE, args, 'eps', LAYER_NORM_KERNEL);
+  const { rows, n } = lnShapes(SOURCE, x, g, b, LAYER_NORM_KERNEL);
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
-  if (r >= u.rows) { return; }
-  let base = r * u.n;
-  let invN = 1.0 / f32(u.n);
-  var s = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { s = s + in0[base + j]; }
-  let mean = s * invN;
-  var q = 0.0;
-  for (var j = 0; j < u.n; j = j + 1) { let d = in0[base + j] - mean; q = q + d * d; }
-  let rs = 1.0 / sqrt(q * invN + u.eps);
-  for (var j = 0; j < u.n; j = j + 1) { out0[base + j] = (in0[base + j] - mean) * rs * in1[j] + in2[j]; }
-  out1[r] = mean;
-  out2[r] = rs;
-}`,
-    outputs: [
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-      { shape: lead, dtype: 'float32' },
-    ],
     inputs: [x, g, b],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-      { name: 'eps', type: 'f32', value: eps },
-    ],
-    workgroups: Math.ceil(rows / WG),
+    ...layerNormLaunch({ residual: false }, x.shape, rows, n, eps),
   });
 }
 
 /** [dx, dg, db] from x, g, dy and the forward's mean and rstd. */
 export function layerNormGradWebGPU(args: KernelArgs): tf.TensorInfo[] {
-  const x = input(args, 'x', LAYER_NORM_GRAD_KERNEL);
-  const g = input(args, 'g', LAYER_NORM_GRAD_KERNEL);
-  const dy = input(args, 'dy', LAYER_NORM_GRAD_KERNEL);
-  const mean = input(args, 'mean', LAYER_NORM_GRAD_KERNEL);
-  const rstd = input(args, 'rstd', LAYER_NORM_GRAD_KERNEL);
-  const { rows, n } = lnShapes(x, g, null, LAYER_NORM_GRAD_KERNEL);
+  const x = floatInput(SOURCE, args, 'x', LAYER_NORM_GRAD_KERNEL);
+  const g = floatInput(SOURCE, args, 'g', LAYER_NORM_GRAD_KERNEL);
+  const dy = floatInput(SOURCE, args, 'dy', LAYER_NORM_GRAD_KERNEL);
+  const mean = floatInput(SOURCE, args, 'mean', LAYER_NORM_GRAD_KERNEL);
+  const rstd = floatInput(SOURCE, args, 'rstd', LAYER_NORM_GRAD_KERNEL);
+  const { rows, n } = lnShapes(SOURCE, x, g, null, LAYER_NORM_GRAD_KERNEL);
   if (!tf.util.arraysEqual(x.shape, dy.shape) || tf.util.sizeFromShape(mean.shape) !== rows || tf.util.sizeFromShape(rstd.shape) !== rows) {
     throw new Error(`${SOURCE}: ${LAYER_NORM_GRAD_KERNEL}: shapes x [${x.shape}], dy [${dy.shape}], mean [${mean.shape}], rstd [${rstd.shape}]`);
   }
   return runFlatProgram(args.backend, {
     key: LAYER_NORM_GRAD_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let t = flatIndex(gid, nwg, ${WG}u);
-  let invN = 1.0 / f32(u.n);
-  if (t < u.rows) {
-    let base = t * u.n;
-    let m = in3[t];
-    let rs = in4[t];
-    var a = 0.0;
-    var c = 0.0;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in2[base + j] * in1[j];
-      a = a + gy;
-      c = c + gy * xh;
-    }
-    a = a * invN;
-    c = c * invN;
-    for (var j = 0; j < u.n; j = j + 1) {
-      let xh = (in0[base + j] - m) * rs;
-      let gy = in2[base + j] * in1[j];
-      out0[base + j] = rs * (gy - a - xh * c);
-    }
-  }
-  if (t < u.n) {
-    var dg = 0.0;
-    var db = 0.0;
-    for (var r = 0; r < u.rows; r = r + 1) {
-      let d = in2[r * u.n + t];
-      dg = dg + d * ((in0[r * u.n + t] - in3[r]) * in4[r]);
-      db = db + d;
-    }
-    out1[t] = dg;
-    out2[t] = db;
-  }
-}`,
-    outputs: [
-      { shape: [...x.shape], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-      { shape: [n], dtype: 'float32' },
-    ],
     inputs: [x, g, dy, mean, rstd],
-    scalars: [
-      { name: 'rows', type: 'i32', value: rows },
-      { name: 'n', type: 'i32', value: n },
-    ],
-    workgroups: Math.ceil(Math.max(rows, n) / WG),
+    ...layerNormGradLaunch({ residual: false }, x.shape, rows, n),
   });
 }

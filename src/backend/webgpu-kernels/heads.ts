@@ -12,21 +12,12 @@
  * cache's own gradients are the slices dk[:, :, :Tp], dv[:, :, :Tp].
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { flatMain, floatInput, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/heads.ts';
 
 export const SPLIT_HEADS_KERNEL = 'SafeAlignSplitHeads';
 export const SPLIT_HEADS_GRAD_KERNEL = 'SafeAlignSplitHeadsGrad';
-
-const WG = 64;
-
-function floatInput(args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
-  const t = args.inputs[name];
-  if (t === undefined) throw new Error(`${SOURCE}: ${kernel} needs input '${name}'`);
-  if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${kernel} input '${name}' must be float32, got ${t.dtype}`);
-  return t;
-}
 
 function headsAttr(args: KernelArgs, kernel: string): number {
   const heads = (args.attrs as { heads?: number } | undefined)?.heads;
@@ -36,7 +27,7 @@ function headsAttr(args: KernelArgs, kernel: string): number {
 
 /** Kernel: inputs qkv [B, T, 3D] and optionally pastK, pastV [B, H, Tp, hs]; attr heads. Outputs [q, k, v]. */
 export function splitHeadsKernel(args: KernelArgs): tf.TensorInfo[] {
-  const qkv = floatInput(args, 'qkv', SPLIT_HEADS_KERNEL);
+  const qkv = floatInput(SOURCE, args, 'qkv', SPLIT_HEADS_KERNEL);
   const heads = headsAttr(args, SPLIT_HEADS_KERNEL);
   const hasPast = args.inputs['pastK'] !== undefined;
   const [b, t, d3] = qkv.shape as [number, number, number];
@@ -46,8 +37,8 @@ export function splitHeadsKernel(args: KernelArgs): tf.TensorInfo[] {
   let tp = 0;
   const inputs = [qkv];
   if (hasPast) {
-    const pk = floatInput(args, 'pastK', SPLIT_HEADS_KERNEL);
-    const pv = floatInput(args, 'pastV', SPLIT_HEADS_KERNEL);
+    const pk = floatInput(SOURCE, args, 'pastK', SPLIT_HEADS_KERNEL);
+    const pv = floatInput(SOURCE, args, 'pastV', SPLIT_HEADS_KERNEL);
     tp = pk.shape[2] ?? 0;
     const want = [b, heads, tp, hs];
     if (!tf.util.arraysEqual(pk.shape, want) || !tf.util.arraysEqual(pv.shape, want)) {
@@ -64,10 +55,7 @@ export function splitHeadsKernel(args: KernelArgs): tf.TensorInfo[] {
     : '';
   return runFlatProgram(args.backend, {
     key: `${SPLIT_HEADS_KERNEL}_${past ? 'past' : 'nopast'}`,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('i')}
   let d = u.heads * u.hs;
   if (i < u.qSize) {
     let e = i % u.hs;
@@ -108,9 +96,9 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 
 /** Kernel: inputs dq [B, H, T, hs], dk, dv [B, H, Tp + T, hs]; attr heads. Output dqkv [B, T, 3D]. */
 export function splitHeadsGradKernel(args: KernelArgs): tf.TensorInfo {
-  const dq = floatInput(args, 'dq', SPLIT_HEADS_GRAD_KERNEL);
-  const dk = floatInput(args, 'dk', SPLIT_HEADS_GRAD_KERNEL);
-  const dv = floatInput(args, 'dv', SPLIT_HEADS_GRAD_KERNEL);
+  const dq = floatInput(SOURCE, args, 'dq', SPLIT_HEADS_GRAD_KERNEL);
+  const dk = floatInput(SOURCE, args, 'dk', SPLIT_HEADS_GRAD_KERNEL);
+  const dv = floatInput(SOURCE, args, 'dv', SPLIT_HEADS_GRAD_KERNEL);
   const heads = headsAttr(args, SPLIT_HEADS_GRAD_KERNEL);
   const [b, h, t, hs] = dq.shape as [number, number, number, number];
   const tk = dk.shape[2]!;
@@ -120,10 +108,7 @@ export function splitHeadsGradKernel(args: KernelArgs): tf.TensorInfo {
   const size = b * t * 3 * h * hs;
   return runFlatProgram(args.backend, {
     key: SPLIT_HEADS_GRAD_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('i')}
   if (i >= u.size) { return; }
   let d = u.heads * u.hs;
   let c = i % (3 * d);

@@ -10,14 +10,12 @@
  * logits [B, T, V] float32, tokens [B, T] int32, mask [B, T] float32 -> [B, T].
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { flatMain, requiredInput, runFlatProgram, WG, type FlatProgramSpec, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/logprobs.ts';
 
 export const TOKEN_LOG_PROBS_KERNEL = 'SafeAlignTokenLogProbs';
 export const TOKEN_LOG_PROBS_GRAD_KERNEL = 'SafeAlignTokenLogProbsGrad';
-
-const WG = 64;
 
 /** WGSL: row max and log-sum-exp of logits row `row` (V = u.v entries of in0). */
 const ROW_STATS = `
@@ -40,25 +38,36 @@ function shapes(logits: tf.TensorInfo, tokens: tf.TensorInfo, mask: tf.TensorInf
   return { b, t, v };
 }
 
-function inputOf(args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
-  const x = args.inputs[name];
-  if (x === undefined) throw new Error(`${SOURCE}: ${kernel} needs input '${name}'`);
-  return x;
+/** The inputs both kernels take: logits, tokens and mask (checked by `shapes`). */
+function sequenceInputs(args: KernelArgs, kernel: string): { logits: tf.TensorInfo; tokens: tf.TensorInfo; mask: tf.TensorInfo } {
+  return {
+    logits: requiredInput(SOURCE, args, 'logits', kernel),
+    tokens: requiredInput(SOURCE, args, 'tokens', kernel),
+    mask: requiredInput(SOURCE, args, 'mask', kernel),
+  };
+}
+
+/** Scalars and workgroups of both kernels: one invocation per (b, t) row of V logits. */
+function perRowLaunch({ b, t, v }: { b: number; t: number; v: number }): Pick<FlatProgramSpec, 'scalars' | 'workgroups'> {
+  return {
+    scalars: [
+      { name: 'rows', type: 'i32', value: b * t },
+      { name: 't', type: 'i32', value: t },
+      { name: 'v', type: 'i32', value: v },
+    ],
+    workgroups: Math.ceil((b * t) / WG),
+  };
 }
 
 /** Kernel: inputs logits [B, T, V], tokens [B, T], mask [B, T]; output [B, T]. */
 export function tokenLogProbsKernel(args: KernelArgs): tf.TensorInfo {
-  const logits = inputOf(args, 'logits', TOKEN_LOG_PROBS_KERNEL);
-  const tokens = inputOf(args, 'tokens', TOKEN_LOG_PROBS_KERNEL);
-  const mask = inputOf(args, 'mask', TOKEN_LOG_PROBS_KERNEL);
-  const { b, t, v } = shapes(logits, tokens, mask, TOKEN_LOG_PROBS_KERNEL);
+  const { logits, tokens, mask } = sequenceInputs(args, TOKEN_LOG_PROBS_KERNEL);
+  const dims = shapes(logits, tokens, mask, TOKEN_LOG_PROBS_KERNEL);
+  const { b, t } = dims;
   return runFlatProgram(args.backend, {
     key: TOKEN_LOG_PROBS_KERNEL,
     prelude: ROW_STATS,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('r')}
   if (r >= u.rows) { return; }
   if (r % u.t == 0) { out0[r] = 0.0; return; }
   let row = (r - 1) * u.v;
@@ -67,30 +76,21 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 }`,
     outputs: [{ shape: [b, t], dtype: 'float32' }],
     inputs: [logits, tokens, mask],
-    scalars: [
-      { name: 'rows', type: 'i32', value: b * t },
-      { name: 't', type: 'i32', value: t },
-      { name: 'v', type: 'i32', value: v },
-    ],
-    workgroups: Math.ceil((b * t) / WG),
+    ...perRowLaunch(dims),
   })[0]!;
 }
 
 /** Kernel: inputs logits [B, T, V], tokens [B, T], mask [B, T], dy [B, T]; output dlogits [B, T, V]. */
 export function tokenLogProbsGradKernel(args: KernelArgs): tf.TensorInfo {
-  const logits = inputOf(args, 'logits', TOKEN_LOG_PROBS_GRAD_KERNEL);
-  const tokens = inputOf(args, 'tokens', TOKEN_LOG_PROBS_GRAD_KERNEL);
-  const mask = inputOf(args, 'mask', TOKEN_LOG_PROBS_GRAD_KERNEL);
-  const dy = inputOf(args, 'dy', TOKEN_LOG_PROBS_GRAD_KERNEL);
-  const { b, t, v } = shapes(logits, tokens, mask, TOKEN_LOG_PROBS_GRAD_KERNEL);
+  const { logits, tokens, mask } = sequenceInputs(args, TOKEN_LOG_PROBS_GRAD_KERNEL);
+  const dy = requiredInput(SOURCE, args, 'dy', TOKEN_LOG_PROBS_GRAD_KERNEL);
+  const dims = shapes(logits, tokens, mask, TOKEN_LOG_PROBS_GRAD_KERNEL);
+  const { b, t, v } = dims;
   if (!tf.util.arraysEqual(dy.shape, [b, t]) || dy.dtype !== 'float32') throw new Error(`${SOURCE}: ${TOKEN_LOG_PROBS_GRAD_KERNEL}: dy [${dy.shape}] must be float32 [${b}, ${t}]`);
   return runFlatProgram(args.backend, {
     key: TOKEN_LOG_PROBS_GRAD_KERNEL,
     prelude: ROW_STATS,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('r')}
   if (r >= u.rows) { return; }
   let row = r * u.v;
   if ((r + 1) % u.t == 0) {
@@ -107,12 +107,7 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 }`,
     outputs: [{ shape: [b, t, v], dtype: 'float32' }],
     inputs: [logits, tokens, mask, dy],
-    scalars: [
-      { name: 'rows', type: 'i32', value: b * t },
-      { name: 't', type: 'i32', value: t },
-      { name: 'v', type: 'i32', value: v },
-    ],
-    workgroups: Math.ceil((b * t) / WG),
+    ...perRowLaunch(dims),
   })[0]!;
 }
 

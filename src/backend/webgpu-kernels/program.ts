@@ -95,6 +95,48 @@ export function flatDispatch(device: GPUDevice, groups: number): [number, number
   return [Math.ceil(groups / y), y, 1];
 }
 
+/** Workgroup size of the kernels that run one invocation per row or element. */
+export const WG = 64;
+
+/**
+ * WGSL opening of a flat 1-D kernel of workgroup size WG: `fn main` with `gid` and `nwg`, and
+ * `let <index> = flatIndex(...)`; the caller writes the rest of the function and its closing brace.
+ */
+export function flatMain(index: string): string {
+  return `
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
+  let ${index} = flatIndex(gid, nwg, ${WG}u);`;
+}
+
+/** Input `name` of a kernel call; a missing one throws naming `source` (the kernel's file) and `kernel`. */
+export function requiredInput(source: string, args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
+  const t = args.inputs[name];
+  if (t === undefined) throw new Error(`${source}: ${kernel} needs input '${name}'`);
+  return t;
+}
+
+/** Float32 input `name` of a kernel call (see `requiredInput`); another dtype throws. */
+export function floatInput(source: string, args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
+  const t = requiredInput(source, args, name, kernel);
+  if (t.dtype !== 'float32') throw new Error(`${source}: ${kernel} input '${name}' must be float32, got ${t.dtype}`);
+  return t;
+}
+
+/** Attribute `name` of a kernel call, a finite number. */
+export function finiteAttr(source: string, args: KernelArgs, name: string, kernel: string): number {
+  const value = (args.attrs as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error(`${source}: ${kernel}: attr ${name} must be a finite number, got ${value}`);
+  return value;
+}
+
+/** Attribute `name` of a kernel call, a number >= 0 (LayerNorm's eps). */
+export function nonNegativeAttr(source: string, args: KernelArgs, name: string, kernel: string): number {
+  const value = (args.attrs as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'number' || !(value >= 0)) throw new Error(`${source}: ${kernel}: attr ${name} must be >= 0, got ${value}`);
+  return value;
+}
+
 const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
 
 /** The cached pipeline of `key` on `device`; `code` (the WGSL source) is built only on a miss. */

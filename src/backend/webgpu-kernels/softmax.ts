@@ -7,33 +7,18 @@
  * gradient flows to it. One invocation per row.
  */
 import * as tf from '@tensorflow/tfjs';
-import { runFlatProgram, type KernelArgs } from './program.js';
+import { finiteAttr, flatMain, floatInput, runFlatProgram, WG, type KernelArgs } from './program.js';
 
 const SOURCE = 'src/backend/webgpu-kernels/softmax.ts';
 
 export const ATTENTION_SOFTMAX_KERNEL = 'SafeAlignAttentionSoftmax';
 export const ATTENTION_SOFTMAX_GRAD_KERNEL = 'SafeAlignAttentionSoftmaxGrad';
 
-const WG = 64;
-
-function floatInput(args: KernelArgs, name: string, kernel: string): tf.TensorInfo {
-  const t = args.inputs[name];
-  if (t === undefined) throw new Error(`${SOURCE}: ${kernel} needs input '${name}'`);
-  if (t.dtype !== 'float32') throw new Error(`${SOURCE}: ${kernel} input '${name}' must be float32, got ${t.dtype}`);
-  return t;
-}
-
-function scaleAttr(args: KernelArgs, kernel: string): number {
-  const scale = (args.attrs as { scale?: number } | undefined)?.scale;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new Error(`${SOURCE}: ${kernel}: attr scale must be a finite number, got ${scale}`);
-  return scale;
-}
-
 /** Kernel: inputs scores [B, H, Tq, Tk], bias [1|B, 1, Tq, Tk]; attr scale; output y like scores. */
 export function attentionSoftmaxKernel(args: KernelArgs): tf.TensorInfo {
-  const s = floatInput(args, 'scores', ATTENTION_SOFTMAX_KERNEL);
-  const bias = floatInput(args, 'bias', ATTENTION_SOFTMAX_KERNEL);
-  const scale = scaleAttr(args, ATTENTION_SOFTMAX_KERNEL);
+  const s = floatInput(SOURCE, args, 'scores', ATTENTION_SOFTMAX_KERNEL);
+  const bias = floatInput(SOURCE, args, 'bias', ATTENTION_SOFTMAX_KERNEL);
+  const scale = finiteAttr(SOURCE, args, 'scale', ATTENTION_SOFTMAX_KERNEL);
   const [b, h, tq, tk] = s.shape as [number, number, number, number];
   const rb = bias.shape[0]!;
   if (s.shape.length !== 4 || !tf.util.arraysEqual(bias.shape, [rb, 1, tq, tk]) || (rb !== 1 && rb !== b)) {
@@ -42,10 +27,7 @@ export function attentionSoftmaxKernel(args: KernelArgs): tf.TensorInfo {
   const rows = b * h * tq;
   return runFlatProgram(args.backend, {
     key: ATTENTION_SOFTMAX_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('r')}
   if (r >= u.rows) { return; }
   let i = r % u.tq;
   let bb = r / (u.tq * u.h);
@@ -73,18 +55,15 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 
 /** Kernel: inputs y (the forward's output), dy [B, H, Tq, Tk]; attr scale; output dscores. */
 export function attentionSoftmaxGradKernel(args: KernelArgs): tf.TensorInfo {
-  const y = floatInput(args, 'y', ATTENTION_SOFTMAX_GRAD_KERNEL);
-  const dy = floatInput(args, 'dy', ATTENTION_SOFTMAX_GRAD_KERNEL);
-  const scale = scaleAttr(args, ATTENTION_SOFTMAX_GRAD_KERNEL);
+  const y = floatInput(SOURCE, args, 'y', ATTENTION_SOFTMAX_GRAD_KERNEL);
+  const dy = floatInput(SOURCE, args, 'dy', ATTENTION_SOFTMAX_GRAD_KERNEL);
+  const scale = finiteAttr(SOURCE, args, 'scale', ATTENTION_SOFTMAX_GRAD_KERNEL);
   if (!tf.util.arraysEqual(y.shape, dy.shape) || y.shape.length === 0) throw new Error(`${SOURCE}: ${ATTENTION_SOFTMAX_GRAD_KERNEL}: y [${y.shape}] vs dy [${dy.shape}]`);
   const tk = y.shape[y.shape.length - 1]!;
   const rows = tf.util.sizeFromShape(y.shape) / tk;
   return runFlatProgram(args.backend, {
     key: ATTENTION_SOFTMAX_GRAD_KERNEL,
-    body: `
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let r = flatIndex(gid, nwg, ${WG}u);
+    body: `${flatMain('r')}
   if (r >= u.rows) { return; }
   let row = r * u.tk;
   var s = 0.0;

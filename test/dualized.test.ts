@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { canProblem, dualSweep, mocanClaimCheck, predictedGainsByPrompt, sampleReference, type ReferenceSamples } from '../src/align/can.js';
+import { canProblem, dualSweep, gainsByGroup, mocanClaimCheck, predictedGainsByPrompt, sampleReference, type ReferenceSamples } from '../src/align/can.js';
 import { dualScoreRows, runMoCAN } from '../src/align/mocan.js';
 import { runPeCAN } from '../src/align/pecan.js';
 import { predictedSafetyGain, solveDual } from '../src/align/can-dual.js';
@@ -18,6 +18,7 @@ import { runDPO } from '../src/align/methods.js';
 import { helpfulnessPairs } from '../src/align/pairwise.js';
 import { registerCpuUnsortedSegmentSum } from '../src/backend/wasm-unsorted-segment-sum.js';
 import { useTestBackend } from './helpers.js';
+import { createRng } from '../src/util/rng.js';
 
 const TINY: FixturePreset = {
   model: { blockSize: 64, nLayer: 1, nHead: 2, nEmbd: 16, mlpRatio: 2, layerNormEps: 1e-5, initStd: 0.02 },
@@ -142,6 +143,25 @@ describe("MoCAN's dual on finished samples (cutOffSamples)", () => {
     gold: { helpfulness: new Float64Array(9), harm: new Float64Array(9), safe: new Float64Array(9), refusal: new Float64Array(9) },
     seconds: 0,
   };
+  it('gainsByGroup averages predicted and realised gains per group (realised: prompts with a kept sample)', () => {
+    const rows = gainsByGroup(
+      [
+        { prompt: 'h1', predicted: 2, realised: 1 },
+        { prompt: 'b1', predicted: 0, realised: 0.5 },
+        { prompt: 'h2', predicted: 4, realised: null },
+        { prompt: 'h3', predicted: 3, realised: 3 },
+      ],
+      (p) => (p.startsWith('h') ? 'harmful' : 'benign'),
+      createRng(1),
+      { samples: 200 },
+    );
+    assert.deepEqual(rows.map((r) => [r.label, r.n, r.predicted.value, r.realised.value]), [
+      ['harmful', 3, 3, 2],
+      ['benign', 1, 0, 0.5],
+    ]);
+    assert.ok(rows[0]!.predicted.lo <= 3 && rows[0]!.predicted.hi >= 3);
+  });
+
   it('rowsOfKept keeps the flagged values per prompt, in order', () => {
     assert.deepEqual(rowsOfKept([1, 2, 3, 4, 5, 6], [true, false, true, false, false, true], 3), [[1, 3], [6]]);
     assert.deepEqual(rowsOfKept([1, 2], [false, false], 1), [[], []]);
@@ -175,6 +195,10 @@ describe('MoCAN and PeCAN on the tiny world', () => {
     // the dual meets the margin at λ* (or the reward tilt already does, λ* = 0)
     if (dual.lambda > 0) assert.ok(Math.abs(predicted.value - dual.margin) < 1e-5);
     assert.equal(res.extras.realisedByPrompt.length, 4);
+    // per prompt: texts in order, the predicted gains average to the predicted value
+    assert.deepEqual(res.extras.byPrompt.map((b) => b.prompt), ref.set.prompts.map((p) => p.text));
+    assert.ok(Math.abs(res.extras.byPrompt.reduce((a, b) => a + b.predicted, 0) / 4 - predicted.value) < 1e-9);
+    assert.deepEqual(res.extras.byPrompt.map((b) => b.realised), res.extras.realisedByPrompt);
     assert.ok(Number.isFinite(claim.realised.value));
     assert.equal(res.metrics['mocan/claim_inside'], claim.inside ? 1 : 0);
     assert.equal(res.metrics['mocan/realised_gain'], claim.realised.value);

@@ -93,6 +93,41 @@ export function predictedGainInterval(problem: CANDual, lambda: number, rng: Rng
   return bootstrapMean(predictedGainsByPrompt(problem, lambda), rng, bootstrap);
 }
 
+/** One prompt of a CAN run: its text, the gain the dual predicted there, the gain realised (null: no sample kept). */
+export interface PromptGain {
+  prompt: string;
+  predicted: number;
+  realised: number | null;
+}
+
+/**
+ * Predicted and realised gains averaged within groups of prompts (e.g. the gold world's prompt
+ * kinds: `gainsByGroup(extras.byPrompt, (p) => parsePrompt(p).kind, rng)`), each with a bootstrap
+ * interval over the group's prompts; rows in order of first appearance, ready for `gainFigure`.
+ */
+export function gainsByGroup(
+  byPrompt: readonly PromptGain[],
+  groupOf: (prompt: string) => string,
+  rng: Rng,
+  bootstrap: Partial<BootstrapConfig> = {},
+): { label: string; n: number; predicted: Estimate; realised: Estimate }[] {
+  const groups = new Map<string, PromptGain[]>();
+  for (const g of byPrompt) {
+    const key = groupOf(g.prompt);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(g);
+  }
+  return [...groups].map(([label, gs]) => {
+    const realised = gs.flatMap((g) => (g.realised === null ? [] : [g.realised]));
+    return {
+      label,
+      n: gs.length,
+      predicted: bootstrapMean(gs.map((g) => g.predicted), rng.fork(`${label}:predicted`), bootstrap),
+      realised: realised.length ? bootstrapMean(realised, rng.fork(`${label}:realised`), bootstrap) : { value: NaN, lo: NaN, hi: NaN, n: 0 },
+    };
+  });
+}
+
 export interface ClaimCheck {
   /** The predicted gain and its bootstrap interval (over prompts). */
   predicted: Estimate;

@@ -17,7 +17,9 @@ import {
   goldSummary,
   mocanClaimCheck,
   predictedGainInterval,
+  predictedGainsByPrompt,
   referenceSamplesFor,
+  type PromptGain,
   type CanConstraint,
   type ClaimCheck,
   type ReferenceSamples,
@@ -127,6 +129,8 @@ export interface MocanExtras {
   claim: ClaimCheck;
   /** Per-prompt realised gains (input of the claim check). */
   realisedByPrompt: number[];
+  /** Every prompt the dual was solved on: its text, predicted and realised gain (for `gainsByGroup`). */
+  byPrompt: PromptGain[];
   /** The π_ref scores the dual was solved on, one row per prompt kept (for `dualSweep`; rows are shorter than N where cut-off samples were dropped). */
   scores: { r: number[][]; g: number[][] };
   /** π_ref samples drawn (prompts × N), kept for the dual, and the cut-off rates of π_ref's and the trained policy's samples. */
@@ -163,10 +167,14 @@ export async function runMoCAN(
   const { promptIds, scores } = dualScoreRows(ref, c.cutOffSamples);
   if (promptIds.length === 0) throw new Error(`${where}: every π_ref sample was cut off at the length limit (cutOffSamples 'drop'; 'keep' uses them)`);
   // 2. the dual, offline
-  const { dual, predicted } = await clock.time('dual', () => {
+  const { dual, predicted, predictedByPrompt } = await clock.time('dual', () => {
     const problem = canProblem(scores.r, scores.g, c.beta, c.constraint);
     const sol = solveDual(problem);
-    return { dual: sol, predicted: predictedGainInterval(problem, sol.lambda, root.fork('predicted'), { samples: c.bootstrapSamples }) };
+    return {
+      dual: sol,
+      predicted: predictedGainInterval(problem, sol.lambda, root.fork('predicted'), { samples: c.bootstrapSamples }),
+      predictedByPrompt: predictedGainsByPrompt(problem, sol.lambda),
+    };
   });
   callbacks.onEvent?.(`MoCAN: λ* = ${dual.lambda.toFixed(4)}, predicted gain ${predicted.value.toFixed(3)} [${predicted.lo.toFixed(3)}, ${predicted.hi.toFixed(3)}]`);
   // 3. label pairs with w = r + λ*g
@@ -193,9 +201,10 @@ export async function runMoCAN(
       const keep = c.cutOffSamples === 'drop' ? set.stopped : set.stopped.map(() => true);
       const rows = rowsOfKept(g, keep, c.realisedSamplesPerPrompt);
       // per prompt: mean g of the policy's kept samples − mean g of π_ref's (prompts where the policy kept none are left out)
-      const byPrompt = rows.flatMap((row, i) => (row.length > 0 ? [arrayMean(row) - arrayMean(scores.g[i]!)] : []));
+      const gains = rows.map((row, i) => (row.length > 0 ? arrayMean(row) - arrayMean(scores.g[i]!) : null));
+      const byPrompt = gains.filter((x): x is number => x !== null);
       if (byPrompt.length === 0) throw new Error(`${where}: every sample of the trained policy was cut off at the length limit (cutOffSamples 'drop'; 'keep' uses them)`);
-      return { byPrompt, gold: goldSamples(set), cutOffRate: 1 - arrayMean(set.stopped.map(Number)) };
+      return { byPrompt, gains, gold: goldSamples(set), cutOffRate: 1 - arrayMean(set.stopped.map(Number)) };
     });
     const claim = mocanClaimCheck(predicted, realised.byPrompt, { seed: c.seed, bootstrap: { samples: c.bootstrapSamples } });
     const gold = { reference: goldSummary(ref.gold), policy: goldSummary(realised.gold) };
@@ -235,6 +244,7 @@ export async function runMoCAN(
         predicted,
         claim,
         realisedByPrompt: realised.byPrompt,
+        byPrompt: promptIds.map((x, i) => ({ prompt: ref.set.prompts[x]!.text, predicted: predictedByPrompt[i]!, realised: realised.gains[i] ?? null })),
         scores,
         samples: {
           prompts: ref.set.prompts.length,

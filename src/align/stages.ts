@@ -234,6 +234,13 @@ export interface PreferenceStageOutputs<E = unknown> {
 }
 
 /**
+ * Version of what a method stage records (`PreferenceStageOutputs`, the extras): part of the stage
+ * key, so a run folder made by older code redoes the stage instead of handing back a record that
+ * lacks a field (2: MoCAN's `byPrompt` and `samples`).
+ */
+export const PREFERENCE_STAGE_FORMAT = 2;
+
+/**
  * Runs `method` as the stage `name` (skipped when it already finished with the same inputs and
  * settings) and saves the policy under runs/<run>/<name>/policy. `config.seed` defaults to a seed
  * drawn from the stage's RNG, so results follow the run's seed.
@@ -247,7 +254,7 @@ export function preferenceMethodStage<M extends PreferenceMethod>(
   callbacks: MethodCallbacks = {},
 ): Promise<PreferenceStageOutputs<PreferenceMethods[M]['extras']>> {
   if (!PREFERENCE_METHODS.includes(method)) throw new Error(`${FILE} preferenceMethodStage: unknown method '${String(method)}' (valid: ${PREFERENCE_METHODS.join(', ')})`);
-  const key = { method, config, inputs };
+  const key = { method, config, inputs, format: PREFERENCE_STAGE_FORMAT };
   return runStage(ctx, name, key, async (dir, rng) => {
     const loaded = await loadAlignmentData(inputs);
     try {

@@ -106,10 +106,7 @@ export async function runBFPO(data: AlignmentData, config: Partial<BfpoRunConfig
       metrics[`bfpo/margin/${cell}`] = cells[cell].meanMargin;
       metrics[`bfpo/pairs/${cell}`] = n;
     }
-    if (e) {
-      pairMetrics('pref', e, metrics);
-      evaluation = { accuracy: e.accuracy, meanMargin: e.meanMargin };
-    }
+    evaluation = pairMetrics('pref', e, metrics);
   } catch (err) {
     policy.dispose();
     throw err;

@@ -34,7 +34,7 @@
 import { bootstrapMean, type BootstrapConfig, type Estimate } from '../eval/bootstrap.js';
 import { createRng, type Rng } from '../util/rng.js';
 import { dualValue, prepareCANDual, solveDual, tiltedWeights, type CANDual, type CANDualSpec, type DualSolution, type ScoreMatrix } from './can-dual.js';
-import type { AlignmentData } from './methods.js';
+import type { AlignmentData, Stopwatch } from './methods.js';
 import { arrayMean, goldSamples, promptMeans, samplePolicy, scoreSamples, type GoldSamples, type SampleSet } from './sampling.js';
 
 const FILE = 'src/align/can.ts';
@@ -271,7 +271,7 @@ export async function sampleReference(
 export async function referenceSamplesFor(
   data: AlignmentData,
   options: { prompts: number; samplesPerPrompt: number; seed: number; batchSize?: number; maxNewTokens?: number },
-  clock?: { time<T>(phase: string, fn: () => Promise<T>): Promise<T> },
+  clock?: Pick<Stopwatch, 'time'>,
 ): Promise<ReferenceSamples> {
   const given = data.referenceSamples;
   if (!given) return clock ? clock.time('sample', () => sampleReference(data, options)) : sampleReference(data, options);

@@ -261,10 +261,15 @@ export async function trainStage(
   history.push(...res.history.map((h) => ({ ...h, stage })));
 }
 
-/** Pairwise accuracy and mean margin of an evaluation, into metrics under `prefix`. */
-export function pairMetrics(prefix: string, e: PairEvaluation, metrics: Record<string, number>): void {
+/**
+ * Pairwise accuracy and mean margin of an evaluation (null: skipped) into metrics under `prefix`;
+ * returns the two numbers for a method's extras.
+ */
+export function pairMetrics(prefix: string, e: PairEvaluation | null, metrics: Record<string, number>): { accuracy: number; meanMargin: number } | null {
+  if (!e) return null;
   metrics[`${prefix}/train_accuracy`] = e.accuracy;
   metrics[`${prefix}/train_margin`] = e.meanMargin;
+  return { accuracy: e.accuracy, meanMargin: e.meanMargin };
 }
 
 export async function evaluateTraining(
@@ -338,10 +343,7 @@ async function runPairs(method: string, lossType: 'dpo' | 'ipo', data: Alignment
   try {
     await clock.time('train', () => trainStage(method, policy, data, pairs, lossType, c, history, callbacks));
     const e = await clock.time('eval', () => evaluateTraining(policy, data, pairs, lossType, c));
-    if (e) {
-      pairMetrics('pref', e, metrics);
-      evaluation = { accuracy: e.accuracy, meanMargin: e.meanMargin };
-    }
+    evaluation = pairMetrics('pref', e, metrics);
   } catch (err) {
     policy.dispose();
     throw err;

@@ -22,6 +22,7 @@ import { sampleReference, type ReferenceSamples } from './can.js';
 import { dialogueLogProbSums, helpfulnessPairs, ReferenceLogProbs } from './pairwise.js';
 import { goldSamples, scorePairs, type PairScores, type SampleSet } from './sampling.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import type { Rng } from '../util/rng.js';
 import { runBFPO, type BfpoExtras, type BfpoRunConfig } from './bfpo-method.js';
 import { runCDPO, type CdpoExtras, type CdpoRunConfig } from './cdpo-method.js';
 import { mocanConfig, runMoCAN, type MocanExtras, type MocanRunConfig } from './mocan.js';
@@ -329,24 +330,23 @@ function readReferenceLogProbs(file: string, data: AlignmentData): void {
 }
 
 /**
- * Σ log π_ref (the SFT policy) of both responses of every preference row, computed once: every
- * method of the family trains on these responses (helpfulness, safety and BFPO pairs, the replay
- * buffer), so no run does the reference's forward pass per batch again.
+ * A stage that loads `inputs`, computes one JSON file from the loaded data and records its path
+ * (the shared inputs below; their wall time is the stage record's, `readStage(ctx, name).seconds`).
  */
-export function referenceLogProbsStage(ctx: RunContext, name: string, inputs: PreferenceStageInputs, batchSize = 64): Promise<{ file: string; seconds: number }> {
-  const own = { tokenizer: inputs.tokenizer, preferences: inputs.preferences, sftPolicy: inputs.sftPolicy };
-  return runStage(ctx, name, { inputs: own, batchSize }, async (dir) => {
-    const t0 = performance.now();
-    const loaded = await loadAlignmentData(own);
+function sharedFileStage(
+  ctx: RunContext,
+  name: string,
+  key: unknown,
+  inputs: PreferenceStageInputs,
+  fileName: string,
+  compute: (data: AlignmentData, rng: Rng) => Promise<unknown>,
+): Promise<{ file: string }> {
+  return runStage(ctx, name, key, async (dir, rng) => {
+    const loaded = await loadAlignmentData(inputs);
     try {
-      const { data } = loaded;
-      const pairs = helpfulnessPairs(data.rows, data.tokenizer);
-      const lp = { padId: data.tokenizer.specials.pad, batchSize };
-      const chosen = await dialogueLogProbSums(data.reference, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), lp);
-      const rejected = await dialogueLogProbSums(data.reference, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), lp);
-      const file = path.join(dir, 'reference-logprobs.json');
-      writeJsonAtomic(file, { pairs: pairs.length, chosen: Array.from(chosen), rejected: Array.from(rejected) } satisfies ReferenceLogProbsFile, 0);
-      return { file, seconds: (performance.now() - t0) / 1000 };
+      const file = path.join(dir, fileName);
+      writeJsonAtomic(file, await compute(loaded.data, rng), 0);
+      return { file };
     } finally {
       loaded.dispose();
     }
@@ -354,25 +354,32 @@ export function referenceLogProbsStage(ctx: RunContext, name: string, inputs: Pr
 }
 
 /**
+ * Σ log π_ref (the SFT policy) of both responses of every preference row, computed once: every
+ * method of the family trains on these responses (helpfulness, safety and BFPO pairs, the replay
+ * buffer), so no run does the reference's forward pass per batch again.
+ */
+export function referenceLogProbsStage(ctx: RunContext, name: string, inputs: PreferenceStageInputs, batchSize = 64): Promise<{ file: string }> {
+  const own = { tokenizer: inputs.tokenizer, preferences: inputs.preferences, sftPolicy: inputs.sftPolicy };
+  return sharedFileStage(ctx, name, { inputs: own, batchSize }, own, 'reference-logprobs.json', async (data): Promise<ReferenceLogProbsFile> => {
+    const pairs = helpfulnessPairs(data.rows, data.tokenizer);
+    const lp = { padId: data.tokenizer.specials.pad, batchSize };
+    const chosen = await dialogueLogProbSums(data.reference, pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })), lp);
+    const rejected = await dialogueLogProbSums(data.reference, pairs.map((p) => ({ prompt: p.prompt, response: p.rejected })), lp);
+    return { pairs: pairs.length, chosen: Array.from(chosen), rejected: Array.from(rejected) };
+  });
+}
+
+/**
  * The round-1 reward- and cost-model scores of both sides of every helpfulness pair (C-DPO and
  * MoCAN relabel the same pairs with the same models), scored once. Needs inputs.reward and .cost.
  */
-export function pairScoresStage(ctx: RunContext, name: string, inputs: PreferenceStageInputs, batchSize = 64): Promise<{ file: string; seconds: number }> {
-  return runStage(ctx, name, { inputs, batchSize }, async (dir) => {
-    const t0 = performance.now();
-    const loaded = await loadAlignmentData(inputs);
-    try {
-      const { data } = loaded;
-      if (!data.rewardModel || !data.costModel) throw new Error(`${FILE} pairScoresStage: inputs.reward and inputs.cost are required`);
-      const pairs = helpfulnessPairs(data.rows, data.tokenizer);
-      const scores = await scorePairs(data.rewardModel, data.costModel, pairs, data.tokenizer.specials.pad, batchSize);
-      const side = (x: { chosen: Float32Array; rejected: Float32Array }) => ({ chosen: Array.from(x.chosen), rejected: Array.from(x.rejected) });
-      const file = path.join(dir, 'pair-scores.json');
-      writeJsonAtomic(file, { pairs: pairs.length, reward: side(scores.reward), cost: side(scores.cost) } satisfies PairScoresFile, 0);
-      return { file, seconds: (performance.now() - t0) / 1000 };
-    } finally {
-      loaded.dispose();
-    }
+export function pairScoresStage(ctx: RunContext, name: string, inputs: PreferenceStageInputs, batchSize = 64): Promise<{ file: string }> {
+  return sharedFileStage(ctx, name, { inputs, batchSize }, inputs, 'pair-scores.json', async (data): Promise<PairScoresFile> => {
+    if (!data.rewardModel || !data.costModel) throw new Error(`${FILE} pairScoresStage: inputs.reward and inputs.cost are required`);
+    const pairs = helpfulnessPairs(data.rows, data.tokenizer);
+    const scores = await scorePairs(data.rewardModel, data.costModel, pairs, data.tokenizer.specials.pad, batchSize);
+    const side = (x: { chosen: Float32Array; rejected: Float32Array }) => ({ chosen: Array.from(x.chosen), rejected: Array.from(x.rejected) });
+    return { pairs: pairs.length, reward: side(scores.reward), cost: side(scores.cost) };
   });
 }
 
@@ -385,18 +392,11 @@ export function referenceSamplesStage(
   name: string,
   inputs: PreferenceStageInputs,
   options: { prompts: number; samplesPerPrompt: number; batchSize: number; maxNewTokens?: number },
-): Promise<{ file: string; seconds: number }> {
-  return runStage(ctx, name, { inputs, options }, async (dir, rng) => {
-    const loaded = await loadAlignmentData(inputs);
-    try {
-      const ref = await sampleReference(loaded.data, { ...options, seed: rng.int(2 ** 31 - 1) });
-      if (!ref.r || !ref.g) throw new Error(`${FILE} referenceSamplesStage: inputs.reward and inputs.cost are required`);
-      const file = path.join(dir, 'reference-samples.json');
-      writeJsonAtomic(file, { set: ref.set, r: Array.from(ref.r), g: Array.from(ref.g), seconds: ref.seconds } satisfies ReferenceSamplesFile, 0);
-      return { file, seconds: ref.seconds };
-    } finally {
-      loaded.dispose();
-    }
+): Promise<{ file: string }> {
+  return sharedFileStage(ctx, name, { inputs, options }, inputs, 'reference-samples.json', async (data, rng): Promise<ReferenceSamplesFile> => {
+    const ref = await sampleReference(data, { ...options, seed: rng.int(2 ** 31 - 1) });
+    if (!ref.r || !ref.g) throw new Error(`${FILE} referenceSamplesStage: inputs.reward and inputs.cost are required`);
+    return { set: ref.set, r: Array.from(ref.r), g: Array.from(ref.g), seconds: ref.seconds };
   });
 }
 

@@ -78,8 +78,7 @@ function located(ctx: RunContext, value: unknown): unknown {
 }
 
 /** Files and folders a finished stage recorded ('@run/' paths in its stage.json) that no longer exist. */
-function missingOutputs(ctx: RunContext, stage: string): string[] {
-  const record = JSON.parse(fs.readFileSync(path.join(stageDir(ctx, stage), 'stage.json'), 'utf8')) as StageRecord<unknown>;
+function missingOutputs(ctx: RunContext, record: StageRecord<unknown>): string[] {
   const out: string[] = [];
   const visit = (v: unknown): void => {
     if (typeof v === 'string') {
@@ -100,16 +99,21 @@ export function stageDir(ctx: RunContext, stage: string): string {
   return path.join(ctx.dir, stage);
 }
 
-/** The finished record of a stage, if any (whatever its key). */
-export function readStage<T>(ctx: RunContext, stage: string): StageRecord<T> | null {
+/** The finished record of a stage as stored ('@run/' paths), if any (whatever its key). */
+function readRecord(ctx: RunContext, stage: string): StageRecord<unknown> | null {
   const file = path.join(stageDir(ctx, stage), 'stage.json');
   if (!fs.existsSync(file)) return null;
   try {
-    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as StageRecord<T>;
-    return { ...record, result: located(ctx, record.result) as T };
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as StageRecord<unknown>;
   } catch (e) {
     throw new Error(`${file}: unreadable stage record (${(e as Error).message}); delete the folder to redo the stage`);
   }
+}
+
+/** The finished record of a stage, if any (whatever its key), with its paths in this run folder. */
+export function readStage<T>(ctx: RunContext, stage: string): StageRecord<T> | null {
+  const record = readRecord(ctx, stage);
+  return record ? { ...record, result: located(ctx, record.result) as T } : null;
 }
 
 /**
@@ -144,12 +148,12 @@ export async function runStage<T>(
   fn: (dir: string, rng: Rng) => Promise<T>,
 ): Promise<T> {
   const keyHash = hashKey({ stage, seed: ctx.seed, key: resolveStageInputs(ctx, key) });
-  const done = readStage<T>(ctx, stage);
-  const lost = done && done.keyHash === keyHash ? missingOutputs(ctx, stage) : [];
+  const done = readRecord(ctx, stage);
+  const lost = done && done.keyHash === keyHash ? missingOutputs(ctx, done) : [];
   if (done && done.keyHash === keyHash && lost.length === 0) {
     ctx.log(`[${stage}] done earlier (${done.seconds.toFixed(1)} s): skipped`);
     ctx.timings.push({ stage, seconds: done.seconds, skipped: true });
-    return done.result;
+    return located(ctx, done.result) as T;
   }
   if (lost.length) ctx.log(`[${stage}] finished earlier, but ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} gone: redoing it`);
   const dir = ensureDir(stageDir(ctx, stage));

@@ -2,6 +2,7 @@
 //
 //   node --import tsx bench/dispatches.ts --backend webgpu [--preset nano] [--batch 8] [--reps 3] [--top 12]
 //   node --import tsx bench/dispatches.ts --backend webgpu --ab 5
+//   node --import tsx bench/dispatches.ts --backend webgpu --tf-flag WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64 [--train-only]
 //
 // Prints one JSON line per measurement on stdout:
 //   train_step: ms per step (median of --reps after 2 warm-up steps), kernels per step (tf.profile,
@@ -34,10 +35,14 @@ interface Options {
   reps: number;
   top: number;
   ab: number;
+  /** tfjs flags set after the backend starts (`--tf-flag NAME=VALUE`, repeatable; numbers and booleans parsed). */
+  flags: Record<string, number | boolean | string>;
+  /** `--train-only`: skip the sampling case (e.g. to profile the training step alone). */
+  trainOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { backend: 'wasm', preset: 'nano', batch: 8, reps: 3, top: 12, ab: 0 };
+  const o: Options = { backend: 'wasm', preset: 'nano', batch: 8, reps: 3, top: 12, ab: 0, flags: {}, trainOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string => {
@@ -51,6 +56,12 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--reps') o.reps = Number(val());
     else if (a === '--top') o.top = Number(val());
     else if (a === '--ab') o.ab = Number(val());
+    else if (a === '--train-only') o.trainOnly = true;
+    else if (a === '--tf-flag') {
+      const [name, value] = val().split('=');
+      if (!name || value === undefined) throw new Error(`${SOURCE}: --tf-flag wants NAME=VALUE`);
+      o.flags[name] = value === 'true' ? true : value === 'false' ? false : Number.isFinite(Number(value)) ? Number(value) : value;
+    }
     else throw new Error(`${SOURCE}: unknown option '${a}' (see the header of the file)`);
   }
   return o;
@@ -124,7 +135,8 @@ async function abRounds(
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const info = await selectBackend({ backend: o.backend as 'wasm', quiet: true });
-  const common = { backend: info.name, backend_detail: info.detail, preset: o.preset, batch: o.batch };
+  for (const [name, value] of Object.entries(o.flags)) tf.env().set(name, value);
+  const common = { backend: info.name, backend_detail: info.detail, preset: o.preset, batch: o.batch, ...(Object.keys(o.flags).length ? { flags: o.flags } : {}) };
 
   // ---- training step ----
   const { cfg, model, opt, once } = lmTrainStep(o.preset, o.batch);
@@ -156,6 +168,11 @@ async function main(): Promise<void> {
     }),
   );
   opt.dispose();
+  if (o.trainOnly) {
+    model.dispose();
+    if (info.name === 'webgpu') (await import('../src/backend/webgpu-node.js')).releaseWebGPU();
+    return;
+  }
 
   // ---- KV-cached sampling ----
   const newTokens = Math.min(SAMPLE_NEW, cfg.blockSize - SAMPLE_PROMPT);

@@ -7,7 +7,10 @@ weight decay 0.1 on matrices only) and the same sampling loop (KV cache or full 
 multinomial at temperature 1). Prints one JSON object on stdout.
 
 Usage: torch_peer.py --vocab 512 --block 64 --layers 4 --heads 4 --embd 128 --batch 32
-                     --steps 5 --threads 1 [--sample-prompt 16 --sample-new 48]
+                     --steps 5 --threads 1 [--sample-prompt 16 --sample-new 48] [--device cuda]
+
+--device cuda runs the same model and step on the GPU (fp32, eager); every timed call ends with
+torch.cuda.synchronize(), so a time is the GPU's work and not the launch queue's.
 """
 import argparse
 import json
@@ -43,7 +46,7 @@ class Block(nn.Module):
             v = torch.cat([past[1], v], dim=2)
         tk = k.shape[2]
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, Tk)
-        causal = torch.ones(t, tk, dtype=torch.bool).tril(diagonal=tk - t)
+        causal = torch.ones(t, tk, dtype=torch.bool, device=x.device).tril(diagonal=tk - t)
         att = att.masked_fill(~causal, float("-inf")).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).contiguous().view(b, t, d)
         x = x + self.c_proj(y)
@@ -69,7 +72,7 @@ class GPT(nn.Module):
 
     def forward(self, idx, past=None, start=0):
         t = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(start, start + t))
+        x = self.wte(idx) + self.wpe(torch.arange(start, start + t, device=idx.device))
         presents = []
         for i, blk in enumerate(self.h):
             x, kv = blk(x, None if past is None else past[i])
@@ -113,13 +116,15 @@ def sample(model, prompts, new_tokens, kv_cache, gen):
     return seq
 
 
-def timed(fn, n, warmup):
+def timed(fn, n, warmup, sync=lambda: None):
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t0) * 1000)
     return times
 
@@ -138,23 +143,27 @@ def main():
     ap.add_argument("--sample-prompt", type=int, default=16)
     ap.add_argument("--sample-new", type=int, default=48)
     ap.add_argument("--sample-runs", type=int, default=3)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1337)
-    model = GPT(a.vocab, a.block, a.layers, a.heads, a.embd)
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
+    model = GPT(a.vocab, a.block, a.layers, a.heads, a.embd).to(dev)
     opt = make_optimizer(model)
-    tokens = torch.randint(0, a.vocab, (a.batch, a.block))
-    step_ms = timed(lambda: train_step(model, opt, tokens), a.steps, a.warmup)
-    prompts = torch.randint(0, a.vocab, (a.batch, a.sample_prompt))
-    gen = torch.Generator().manual_seed(7)
+    tokens = torch.randint(0, a.vocab, (a.batch, a.block), device=dev)
+    step_ms = timed(lambda: train_step(model, opt, tokens), a.steps, a.warmup, sync)
+    prompts = torch.randint(0, a.vocab, (a.batch, a.sample_prompt), device=dev)
+    gen = torch.Generator(device=dev).manual_seed(7)
     out = {
         "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "train_step_ms": step_ms,
         "params": sum(p.numel() for p in model.parameters()),
     }
     for kv in (True, False):
-        ms = timed(lambda: sample(model, prompts, a.sample_new, kv, gen), a.sample_runs, 1)
+        ms = timed(lambda: sample(model, prompts, a.sample_new, kv, gen), a.sample_runs, 1, sync)
         out["sample_kv_ms" if kv else "sample_nokv_ms"] = ms
     print(json.dumps(out))
 

@@ -7,8 +7,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { canProblem, dualSweep, gainsByGroup, mocanClaimCheck, predictedGainsByPrompt, sampleReference, type ReferenceSamples } from '../src/align/can.js';
+import { canProblem, dualSweep, gainsByGroup, mocanClaimCheck, predictedGainsByPrompt, sampleReference, tiltedSampleRows, type ReferenceSamples } from '../src/align/can.js';
 import { dualScoreRows, runMoCAN } from '../src/align/mocan.js';
+import { resolvedMethodConfig } from '../src/align/stages.js';
 import { runPeCAN } from '../src/align/pecan.js';
 import { predictedSafetyGain, solveDual } from '../src/align/can-dual.js';
 import { prepareWorldFixtures, type FixturePreset, type WorldFixtures } from '../src/align/fixtures.js';
@@ -42,6 +43,18 @@ before(async () => {
 after(() => {
   fx?.dispose();
   restoreKernel();
+});
+
+describe('resolvedMethodConfig (part of a method stage key)', () => {
+  it("fills in the library's defaults and names a bad field", () => {
+    const c = resolvedMethodConfig('mocan', { steps: 7 });
+    assert.equal(c.steps, 7);
+    assert.equal(c.nllOn, 'tilt');
+    assert.equal(c.sftWeight, 8);
+    assert.equal(c.cutOffSamples, 'drop');
+    assert.equal(resolvedMethodConfig('dpo').sftWeight, 1);
+    assert.throws(() => resolvedMethodConfig('mocan', { nllOn: 'both' as 'tilt' }), /nllOn.*must be 'pairs' or 'tilt'/);
+  });
 });
 
 describe('mocanClaimCheck', () => {
@@ -172,9 +185,31 @@ describe("MoCAN's dual on finished samples (cutOffSamples)", () => {
     assert.deepEqual(dropped.promptIds, [0, 2]);
     assert.deepEqual(dropped.scores.r, [[1, 3], [8, 9]]);
     assert.deepEqual(dropped.scores.g, [[-1, -3], [-8, -9]]);
+    // the samples kept, in the problem's order (response k is [k])
+    assert.deepEqual(dropped.dialogues.map((d) => [d.prompt[0], d.response[0]]), [[1, 0], [1, 2], [3, 7], [3, 8]]);
     const kept = dualScoreRows(ref, 'keep');
     assert.deepEqual(kept.promptIds, [0, 1, 2]);
     assert.deepEqual(kept.scores.g, [[-1, -2, -3], [-4, -5, -6], [-7, -8, -9]]);
+    assert.equal(kept.dialogues.length, 9);
+  });
+
+  it('tiltedSampleRows draws prompts uniformly and samples by their tilted weights', () => {
+    const { scores, dialogues } = dualScoreRows(ref, 'drop');
+    // β = 1, λ = 0.5: prompt 0 has w ∝ exp(1 − 0.5), exp(3 − 1.5) = e^0.5, e^1.5 -> 0.269, 0.731;
+    // prompt 2 has w ∝ exp(8 − 4), exp(9 − 4.5) -> 0.378, 0.622
+    const problem = canProblem(scores.r, scores.g, 1, { threshold: -5 });
+    const rows = tiltedSampleRows(problem, 0.5, dialogues, createRng(3), 50);
+    const count = new Map<number, number>();
+    for (let i = 0; i < 400; i++) for (const d of rows.draw()) count.set(d.response[0]!, (count.get(d.response[0]!) ?? 0) + 1);
+    const n = 400 * 50;
+    const want: Record<number, number> = { 0: 0.5 * 0.2689, 2: 0.5 * 0.7311, 7: 0.5 * 0.3775, 8: 0.5 * 0.6225 };
+    assert.deepEqual([...count.keys()].sort((a, b) => a - b), [0, 2, 7, 8], 'only finished samples are drawn');
+    for (const [k, p] of Object.entries(want)) {
+      const got = count.get(Number(k))! / n;
+      const se = Math.sqrt((p * (1 - p)) / n);
+      assert.ok(Math.abs(got - p) < 5 * se, `sample ${k}: ${got} vs ${p}`);
+    }
+    assert.throws(() => tiltedSampleRows(problem, 0.5, dialogues.slice(1), createRng(3), 5), /3 dialogues for a problem of 4 samples/);
   });
 });
 

@@ -240,6 +240,33 @@ describe('trainPreference', () => {
     policy.dispose();
   });
 
+  it('takes the NLL term on nllRows instead of the pairs when given (stacked after the pair rows)', async () => {
+    const policy = createGPT(cfg, { copyOf: reference.params });
+    const pol = counting(policy);
+    const soft2 = soft.slice(0, 2);
+    // two fixed rows: the rejected responses of pair 0 and the chosen one of pair 1
+    const extra = [
+      { prompt: soft2[0]!.prompt, response: soft2[0]!.rejected },
+      { prompt: soft2[1]!.prompt, response: soft2[1]!.chosen },
+    ];
+    let draws = 0;
+    const { history } = await trainPreference(
+      pol.model,
+      reference,
+      soft2,
+      { lossType: 'dpo_soft', beta: 0.5, batchSize: 2, sftWeight: 0.5, padId: pad, rng: createRng(9), nllRows: { draw: () => (draws++, extra) } },
+      { steps: 1, learningRate: 1e-3, warmupSteps: 0 },
+    );
+    assert.equal(draws, 1);
+    assert.deepEqual(pol.rows, [6], '2·2 pair rows + 2 NLL rows in one pass');
+    const sums = await dialogueLogProbSums(reference, extra, { padId: pad });
+    const want = -(sums[0]! + sums[1]!) / (extra[0]!.response.length + extra[1]!.response.length);
+    const nll = history[0]!.metrics['pref/nll']!;
+    assert.ok(Math.abs(nll - want) < 1e-4, `per-token NLL ${nll} vs ${want}`);
+    assert.ok(Math.abs(history[0]!.loss - (Math.log(2) + 0.5 * nll)) < 1e-4);
+    policy.dispose();
+  });
+
   it('names missing labels, bad settings and unknown loss types', async () => {
     const policy = createGPT(cfg, { copyOf: reference.params });
     const base = { padId: pad, rng: createRng(1) };

@@ -34,7 +34,9 @@
 import { bootstrapMean, type BootstrapConfig, type Estimate } from '../eval/bootstrap.js';
 import { createRng, type Rng } from '../util/rng.js';
 import { dualValue, prepareCANDual, solveDual, tiltedWeights, type CANDual, type CANDualSpec, type DualSolution, type ScoreMatrix } from './can-dual.js';
+import type { Dialogue } from '../data/batch.js';
 import type { AlignmentData, Stopwatch } from './methods.js';
+import type { NllRows } from './pairwise.js';
 import { arrayMean, goldSamples, promptMeans, samplePolicy, scoreSamples, type GoldSamples, type SampleSet } from './sampling.js';
 
 const FILE = 'src/align/can.ts';
@@ -86,6 +88,31 @@ export function predictedGainsByPrompt(problem: CANDual, lambda: number): number
     out.push(tilted - ref);
   }
   return out;
+}
+
+/**
+ * Draws from the dual's tilt of the samples it was solved on (the empirical π_λ): a prompt uniformly,
+ * then one of its samples with its tilted weight w_i = softmax_i(log q_i + (r_i + λg_i)/β)
+ * (`tiltedWeights`). `dialogues` are the samples in the problem's order (prompt by prompt, the
+ * samples kept). Maximum likelihood on these draws and soft-label DPO on pairs labelled
+ * σ(w_a − w_b) have the same minimiser on the samples' support, π_ref·exp((r + λg)/β): MoCAN's NLL
+ * term on them (`nllOn: 'tilt'`) pulls toward the policy the dual predicted for, where the NLL on
+ * the pairs' preferred responses pulls toward the data set's answers.
+ */
+export function tiltedSampleRows(problem: CANDual, lambda: number, dialogues: readonly Dialogue[], rng: Rng, perDraw: number): NllRows {
+  const where = `${FILE} tiltedSampleRows`;
+  const total = problem.offsets[problem.prompts]!;
+  if (dialogues.length !== total) throw new Error(`${where}: ${dialogues.length} dialogues for a problem of ${total} samples`);
+  if (!(Number.isInteger(perDraw) && perDraw > 0)) throw new Error(`${where}: perDraw = ${perDraw}: must be a positive integer`);
+  const w = tiltedWeights(problem, lambda);
+  const rows = Array.from({ length: problem.prompts }, (_, x) => w.subarray(problem.offsets[x]!, problem.offsets[x + 1]!));
+  return {
+    draw: () =>
+      Array.from({ length: perDraw }, () => {
+        const x = rng.int(problem.prompts);
+        return dialogues[problem.offsets[x]! + rng.categorical(rows[x]!)]!;
+      }),
+  };
 }
 
 /** The predicted gain at λ with a percentile bootstrap interval over prompts (λ held fixed). */

@@ -46,6 +46,7 @@ import {
   type PairEvaluation,
   type PreferencePair,
   type ReferenceLogProbs,
+  type NllRows,
   type ReplayBuffer,
 } from './pairwise.js';
 import type { Dialogue } from '../data/batch.js';
@@ -239,7 +240,7 @@ export async function trainStage(
   c: PreferenceTrainingConfig,
   history: StageStepLog[],
   callbacks: MethodCallbacks,
-  extra: { replay?: ReplayBuffer; steps?: number } = {},
+  extra: { replay?: ReplayBuffer; steps?: number; nllRows?: NllRows } = {},
 ): Promise<void> {
   const res = await trainPreference(
     policy,
@@ -253,6 +254,7 @@ export async function trainStage(
       padId: data.tokenizer.specials.pad,
       rng: createRng(c.seed).fork(`batches:${stage}`),
       ...(extra.replay ? { replay: extra.replay } : {}),
+      ...(extra.nllRows ? { nllRows: extra.nllRows } : {}),
       ...cacheOf(data),
     },
     trainerSettings(c, extra.steps),

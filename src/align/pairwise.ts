@@ -299,6 +299,14 @@ export interface ReplayBuffer {
   batchSize?: number;
 }
 
+/**
+ * Where the NLL term's rows come from when not from the pairs: `draw()` gives one step's dialogues
+ * (e.g. draws from a target distribution; MoCAN's tilt of π_ref's samples, `tiltedSampleRows`).
+ */
+export interface NllRows {
+  draw(): readonly Dialogue[];
+}
+
 export interface PairwiseOptions extends Partial<PairwiseConfig> {
   /** The tokenizer's pad id. */
   padId: number;
@@ -307,6 +315,11 @@ export interface PairwiseOptions extends Partial<PairwiseConfig> {
   replay?: ReplayBuffer;
   /** The reference's remembered sums (`ReferenceLogProbs` of `reference`): no reference forward pass per batch for dialogues it holds. */
   referenceLogProbs?: ReferenceLogProbs;
+  /**
+   * With sftWeight > 0: take the NLL term on these rows (stacked after the pairs) instead of on the
+   * preferred side of each pair. Without it, the preferred side as described at `sftWeight`.
+   */
+  nllRows?: NllRows;
 }
 
 interface PairBatch {
@@ -319,7 +332,7 @@ interface PairBatch {
   target?: Float32Array;
   replayP?: Float32Array;
   replayTarget?: Float32Array;
-  /** NLL weights of the main rows [2B] (chosen rows, then rejected), normalised by their weighted token count. */
+  /** NLL weight of every stacked row (pair rows, then NLL rows), normalised by the weighted token count. */
   nllWeights?: Float32Array;
 }
 
@@ -368,7 +381,7 @@ export function trainPreference(
   callbacks: TrainerCallbacks = {},
 ): Promise<TrainResult> {
   const where = `${FILE} trainPreference`;
-  const { padId, rng, replay, referenceLogProbs, ...rest } = options;
+  const { padId, rng, replay, referenceLogProbs, nllRows, ...rest } = options;
   const cfg = pairwiseConfig(rest);
   if (!Number.isInteger(padId) || padId < 0) throw new Error(`${where}: 'padId' = ${padId}: must be a token id`);
   if (policy.config.vocabSize !== reference.config.vocabSize) {
@@ -396,16 +409,18 @@ export function trainPreference(
     const m = sides(main);
     const r = sides(rep);
     const rows = [...m.chosen, ...m.rejected, ...r.chosen, ...r.rejected];
-    const stacked = stack(rows, maxLen, padId); // [2B + 2R, T]
-    const refSums = refCache ? await refCache.of(rows) : await referenceLogProbSums(reference, stacked);
+    const extra = cfg.sftWeight > 0 && nllRows ? nllRows.draw() : [];
+    const stacked = stack([...rows, ...extra], maxLen, padId); // [2B + 2R (+ K NLL rows), T]
+    const refSums = refCache ? await refCache.of(rows) : await referenceLogProbSums(reference, extra.length ? stack(rows, maxLen, padId) : stacked);
     const out: PairBatch = { stacked, refSums, n: main.length, replayN: rep.length };
     if (cfg.sftWeight > 0) {
       // w_row / Σ_rows w_row·tokens_row, so Σ_rows weight_row·(−Σ_t log π) is the weighted per-token NLL
-      const [rows, T] = stacked.shape;
-      const tokens = new Float32Array(rows);
-      for (let r = 0; r < rows; r++) for (let t = 0; t < T; t++) tokens[r] += stacked.responseMask[r * T + t]!;
-      const w = new Float32Array(2 * main.length);
-      main.forEach((p, b) => ([w[b], w[main.length + b]] = preferredWeights(cfg.lossType, p)));
+      const [all, T] = stacked.shape;
+      const tokens = new Float32Array(all);
+      for (let r = 0; r < all; r++) for (let t = 0; t < T; t++) tokens[r] += stacked.responseMask[r * T + t]!;
+      const w = new Float32Array(all);
+      if (extra.length) w.fill(1, rows.length);
+      else main.forEach((p, b) => ([w[b], w[main.length + b]] = preferredWeights(cfg.lossType, p)));
       let denom = 0;
       w.forEach((x, r) => (denom += x * tokens[r]!));
       out.nllWeights = w.map((x) => (denom > 0 ? x / denom : 0));
@@ -440,7 +455,7 @@ export function trainPreference(
     );
     const withNll = (o: LossOutput): LossOutput => {
       if (!b.nllWeights) return o;
-      const nll = tf.neg(tf.sum(tf.mul(sums.slice(0, 2 * n), b.nllWeights))) as tf.Scalar; // weighted per-token NLL
+      const nll = tf.neg(tf.sum(tf.mul(sums, b.nllWeights))) as tf.Scalar; // weighted per-token NLL
       return { loss: tf.add(o.loss, tf.mul(cfg.sftWeight, nll)) as tf.Scalar, metrics: { ...o.metrics, 'pref/nll': nll } };
     };
     if (!r) return withNll(main);

@@ -23,11 +23,13 @@ import { dialogueLogProbSums, helpfulnessPairs, ReferenceLogProbs } from './pair
 import { goldSamples, scorePairs, type PairScores, type SampleSet } from './sampling.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { Rng } from '../util/rng.js';
-import { runBFPO, type BfpoExtras, type BfpoRunConfig } from './bfpo-method.js';
-import { runCDPO, type CdpoExtras, type CdpoRunConfig } from './cdpo-method.js';
+import { bfpoRunConfig, runBFPO, type BfpoExtras, type BfpoRunConfig } from './bfpo-method.js';
+import { cdpoRunConfig, runCDPO, type CdpoExtras, type CdpoRunConfig } from './cdpo-method.js';
 import { mocanConfig, runMoCAN, type MocanExtras, type MocanRunConfig } from './mocan.js';
 import { pecanConfig, runPeCAN, type PecanConfig, type PecanExtras } from './pecan.js';
 import {
+  dpoConfig,
+  ipoConfig,
   runDPO,
   runIPO,
   type AlignmentData,
@@ -168,6 +170,19 @@ export function runPreferenceMethod<M extends PreferenceMethod>(
   return run() as Promise<MethodResult<PreferenceMethods[M]['extras']>>;
 }
 
+/** A method's settings with its defaults filled in: what the run will use (a stage's key, so a changed default redoes the stage). */
+export function resolvedMethodConfig<M extends PreferenceMethod>(method: M, config: Partial<PreferenceMethods[M]['config']> = {}): PreferenceMethods[M]['config'] {
+  const resolve: { [K in PreferenceMethod]: (c: Partial<PreferenceMethods[K]['config']>) => PreferenceMethods[K]['config'] } = {
+    dpo: dpoConfig,
+    ipo: ipoConfig,
+    bfpo: bfpoRunConfig,
+    cdpo: cdpoRunConfig,
+    mocan: mocanConfig,
+    pecan: pecanConfig,
+  };
+  return (resolve[method] as (c: Partial<PreferenceMethods[M]['config']>) => PreferenceMethods[M]['config'])(config);
+}
+
 type Sizes = { [M in PreferenceMethod]?: Partial<PreferenceMethods[M]['config']> } & { common: Partial<PreferenceTrainingConfig> };
 
 /**
@@ -237,7 +252,8 @@ export interface PreferenceStageOutputs<E = unknown> {
 /**
  * Version of what a method stage records (`PreferenceStageOutputs`, the extras): part of the stage
  * key, so a run folder made by older code redoes the stage instead of handing back a record that
- * lacks a field (2: MoCAN's `byPrompt` and `samples`).
+ * lacks a field (2: MoCAN's `byPrompt` and `samples`). The key also holds the settings with the
+ * library's defaults filled in (`resolvedMethodConfig`), so a changed default redoes the stage.
  */
 export const PREFERENCE_STAGE_FORMAT = 2;
 
@@ -255,7 +271,9 @@ export function preferenceMethodStage<M extends PreferenceMethod>(
   callbacks: MethodCallbacks = {},
 ): Promise<PreferenceStageOutputs<PreferenceMethods[M]['extras']>> {
   if (!PREFERENCE_METHODS.includes(method)) throw new Error(`${FILE} preferenceMethodStage: unknown method '${String(method)}' (valid: ${PREFERENCE_METHODS.join(', ')})`);
-  const key = { method, config, inputs, format: PREFERENCE_STAGE_FORMAT };
+  // the settings with the library's defaults filled in (the seed aside: drawn from the stage's RNG unless given)
+  const { seed: _seed, ...resolved } = resolvedMethodConfig(method, config) as PreferenceTrainingConfig;
+  const key = { method, config, resolved, inputs, format: PREFERENCE_STAGE_FORMAT };
   return runStage(ctx, name, key, async (dir, rng) => {
     const loaded = await loadAlignmentData(inputs);
     try {

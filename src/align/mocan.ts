@@ -141,9 +141,8 @@ export function dualScoreRows(
   const r = rowsOfKept(ref.r, keep, N);
   const g = rowsOfKept(ref.g, keep, N);
   const promptIds = g.flatMap((row, x) => (row.length > 0 ? [x] : []));
-  const all = sampleDialogues(ref.set);
-  const dialogues = promptIds.flatMap((x) => all.slice(x * N, x * N + N).filter((_, j) => keep[x * N + j]));
-  return { promptIds, scores: { r: promptIds.map((x) => r[x]!), g: promptIds.map((x) => g[x]!) }, dialogues };
+  const dialogues = rowsOfKept(sampleDialogues(ref.set), keep, N);
+  return { promptIds, scores: { r: promptIds.map((x) => r[x]!), g: promptIds.map((x) => g[x]!) }, dialogues: promptIds.flatMap((x) => dialogues[x]!) };
 }
 
 export interface MocanExtras {

@@ -143,15 +143,15 @@ export function goldSamples(set: SampleSet): GoldSamples {
 }
 
 /** A flat prompt-major array [M·N] as M rows of N (a `ScoreMatrix` for the dual solvers). */
-export function toRows(flat: ArrayLike<number>, samplesPerPrompt: number): number[][] {
+export function toRows<T>(flat: ArrayLike<T>, samplesPerPrompt: number): T[][] {
   if (flat.length % samplesPerPrompt !== 0) throw new Error(`${FILE} toRows: ${flat.length} values are not a multiple of ${samplesPerPrompt}`);
-  const rows: number[][] = [];
+  const rows: T[][] = [];
   for (let o = 0; o < flat.length; o += samplesPerPrompt) rows.push(Array.from({ length: samplesPerPrompt }, (_, i) => flat[o + i]!));
   return rows;
 }
 
 /** Rows per prompt of the values whose `keep` flag is set (prompt-major [M·N] -> M rows, possibly empty). */
-export function rowsOfKept(flat: ArrayLike<number>, keep: readonly boolean[], samplesPerPrompt: number): number[][] {
+export function rowsOfKept<T>(flat: ArrayLike<T>, keep: readonly boolean[], samplesPerPrompt: number): T[][] {
   if (keep.length !== flat.length) throw new Error(`${FILE} rowsOfKept: ${keep.length} flags for ${flat.length} values`);
   return toRows(flat, samplesPerPrompt).map((row, x) => row.filter((_, j) => keep[x * samplesPerPrompt + j]));
 }

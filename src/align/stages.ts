@@ -142,6 +142,25 @@ export const PREFERENCE_METHOD_LABELS: Readonly<Record<PreferenceMethod, string>
   pecan: 'PeCAN',
 });
 
+/** What each method is: its settings resolver (defaults filled in, bad fields named) and its runner. */
+type MethodEntry<M extends PreferenceMethod> = {
+  config: (c: Partial<PreferenceMethods[M]['config']>) => PreferenceMethods[M]['config'];
+  run: (data: AlignmentData, c: Partial<PreferenceMethods[M]['config']>, callbacks: MethodCallbacks) => Promise<MethodResult<PreferenceMethods[M]['extras']>>;
+};
+const METHOD_ENTRIES: { readonly [M in PreferenceMethod]: MethodEntry<M> } = Object.freeze({
+  dpo: { config: dpoConfig, run: runDPO },
+  ipo: { config: ipoConfig, run: runIPO },
+  bfpo: { config: bfpoRunConfig, run: runBFPO },
+  cdpo: { config: cdpoRunConfig, run: runCDPO },
+  mocan: { config: mocanConfig, run: (data, c, callbacks) => runMoCAN(data, c, callbacks) },
+  pecan: { config: pecanConfig, run: runPeCAN },
+});
+
+function methodEntry<M extends PreferenceMethod>(method: M, where: string): MethodEntry<M> {
+  if (!PREFERENCE_METHODS.includes(method)) throw new Error(`${FILE} ${where}: unknown method '${String(method)}' (valid: ${PREFERENCE_METHODS.join(', ')})`);
+  return METHOD_ENTRIES[method] as MethodEntry<M>;
+}
+
 /** Run one method on loaded data. The policy in the result belongs to the caller. */
 export function runPreferenceMethod<M extends PreferenceMethod>(
   method: M,
@@ -149,38 +168,12 @@ export function runPreferenceMethod<M extends PreferenceMethod>(
   config: Partial<PreferenceMethods[M]['config']> = {},
   callbacks: MethodCallbacks = {},
 ): Promise<MethodResult<PreferenceMethods[M]['extras']>> {
-  const run = (): Promise<MethodResult<unknown>> => {
-    switch (method) {
-      case 'dpo':
-        return runDPO(data, config as Partial<DpoConfig>, callbacks);
-      case 'ipo':
-        return runIPO(data, config as Partial<DpoConfig>, callbacks);
-      case 'bfpo':
-        return runBFPO(data, config as Partial<BfpoRunConfig>, callbacks);
-      case 'cdpo':
-        return runCDPO(data, config as Partial<CdpoRunConfig>, callbacks);
-      case 'mocan':
-        return runMoCAN(data, config as Partial<MocanRunConfig>, callbacks);
-      case 'pecan':
-        return runPeCAN(data, config as Partial<PecanConfig>, callbacks);
-      default:
-        throw new Error(`${FILE} runPreferenceMethod: unknown method '${String(method)}' (valid: ${PREFERENCE_METHODS.join(', ')})`);
-    }
-  };
-  return run() as Promise<MethodResult<PreferenceMethods[M]['extras']>>;
+  return methodEntry(method, 'runPreferenceMethod').run(data, config, callbacks);
 }
 
 /** A method's settings with its defaults filled in: what the run will use (a stage's key, so a changed default redoes the stage). */
 export function resolvedMethodConfig<M extends PreferenceMethod>(method: M, config: Partial<PreferenceMethods[M]['config']> = {}): PreferenceMethods[M]['config'] {
-  const resolve: { [K in PreferenceMethod]: (c: Partial<PreferenceMethods[K]['config']>) => PreferenceMethods[K]['config'] } = {
-    dpo: dpoConfig,
-    ipo: ipoConfig,
-    bfpo: bfpoRunConfig,
-    cdpo: cdpoRunConfig,
-    mocan: mocanConfig,
-    pecan: pecanConfig,
-  };
-  return (resolve[method] as (c: Partial<PreferenceMethods[M]['config']>) => PreferenceMethods[M]['config'])(config);
+  return methodEntry(method, 'resolvedMethodConfig').config(config);
 }
 
 type Sizes = { [M in PreferenceMethod]?: Partial<PreferenceMethods[M]['config']> } & { common: Partial<PreferenceTrainingConfig> };
@@ -270,9 +263,8 @@ export function preferenceMethodStage<M extends PreferenceMethod>(
   config: Partial<PreferenceMethods[M]['config']> = {},
   callbacks: MethodCallbacks = {},
 ): Promise<PreferenceStageOutputs<PreferenceMethods[M]['extras']>> {
-  if (!PREFERENCE_METHODS.includes(method)) throw new Error(`${FILE} preferenceMethodStage: unknown method '${String(method)}' (valid: ${PREFERENCE_METHODS.join(', ')})`);
   // the settings with the library's defaults filled in (the seed aside: drawn from the stage's RNG unless given)
-  const { seed: _seed, ...resolved } = resolvedMethodConfig(method, config) as PreferenceTrainingConfig;
+  const { seed: _seed, ...resolved } = methodEntry(method, 'preferenceMethodStage').config(config) as PreferenceTrainingConfig;
   const key = { method, config, resolved, inputs, format: PREFERENCE_STAGE_FORMAT };
   return runStage(ctx, name, key, async (dir, rng) => {
     const loaded = await loadAlignmentData(inputs);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { canProblem, dualSweep, gainsByGroup, mocanClaimCheck, predictedGainsByPrompt, sampleReference, tiltedSampleRows, type ReferenceSamples } from '../src/align/can.js';
 import { dualScoreRows, runMoCAN } from '../src/align/mocan.js';
-import { resolvedMethodConfig } from '../src/align/stages.js';
+import { preferenceMethodSettings, resolvedMethodConfig } from '../src/align/stages.js';
 import { runPeCAN } from '../src/align/pecan.js';
 import { predictedSafetyGain, solveDual } from '../src/align/can-dual.js';
 import { prepareWorldFixtures, type FixturePreset, type WorldFixtures } from '../src/align/fixtures.js';
@@ -50,8 +50,11 @@ describe('resolvedMethodConfig (part of a method stage key)', () => {
     const c = resolvedMethodConfig('mocan', { steps: 7 });
     assert.equal(c.steps, 7);
     assert.equal(c.nllOn, 'tilt');
-    assert.equal(c.sftWeight, 8);
+    assert.equal(c.sftWeight, 32);
     assert.equal(c.cutOffSamples, 'drop');
+    // the default preset's MoCAN runs longer than the other methods (docs/dpo-family.md)
+    assert.equal(preferenceMethodSettings('default', 'mocan').steps, 450);
+    assert.equal(preferenceMethodSettings('default', 'dpo').steps, 300);
     assert.equal(resolvedMethodConfig('dpo').sftWeight, 1);
     assert.throws(() => resolvedMethodConfig('mocan', { nllOn: 'both' as 'tilt' }), /nllOn.*must be 'pairs' or 'tilt'/);
   });

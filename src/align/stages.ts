@@ -185,7 +185,9 @@ type Sizes = { [M in PreferenceMethod]?: Partial<PreferenceMethods[M]['config']>
  * tiny/quick, −2.5 for default; our cost model puts safe answers near −3 and harmful ones near +3.5,
  * so the paper's C_limit = 0 would allow about half the answers to be harmful). MoCAN on the
  * default preset uses the same constraint, E g ≥ 2.5 (g = −C); at the quick size, where the cost
- * model calls nearly every fragment safe, it takes half the reachable margin instead.
+ * model calls nearly every fragment safe, it takes half the reachable margin instead. MoCAN's DPO run
+ * is 450 steps on the default preset: with its NLL term on the tilt (α = 32) the realised safety gain
+ * reaches the predicted interval there (1.45 against 1.54 [1.38, 1.70]; 300 steps: 1.37, outside).
  */
 export const PREFERENCE_METHOD_PRESETS: Readonly<Record<'tiny' | 'quick' | 'default', Sizes>> = Object.freeze({
   tiny: {
@@ -204,7 +206,7 @@ export const PREFERENCE_METHOD_PRESETS: Readonly<Record<'tiny' | 'quick' | 'defa
   default: {
     common: { steps: 300, batchSize: 16, evalPairs: 512, maxNewTokens: 48 },
     cdpo: { rounds: 4, steps: 100, prompts: 128, samplesPerPrompt: 4, costLimit: -2.5 },
-    mocan: { prompts: 256, samplesPerPrompt: 16, realisedSamplesPerPrompt: 16, constraint: { threshold: 2.5 } },
+    mocan: { prompts: 256, samplesPerPrompt: 16, realisedSamplesPerPrompt: 16, constraint: { threshold: 2.5 }, steps: 450 },
     pecan: { prompts: 256, samplesPerPrompt: 16, realisedSamplesPerPrompt: 16 },
   },
 });

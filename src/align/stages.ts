@@ -186,8 +186,7 @@ type Sizes = { [M in PreferenceMethod]?: Partial<PreferenceMethods[M]['config']>
  * so the paper's C_limit = 0 would allow about half the answers to be harmful). MoCAN on the
  * default preset uses the same constraint, E g ≥ 2.5 (g = −C); at the quick size, where the cost
  * model calls nearly every fragment safe, it takes half the reachable margin instead. MoCAN's DPO run
- * is 450 steps on the default preset: with its NLL term on the tilt (α = 32) the realised safety gain
- * reaches the predicted interval there (1.45 against 1.54 [1.38, 1.70]; 300 steps: 1.37, outside).
+ * is 450 steps on the default preset (measurements at `DEFAULT_MOCAN_RUN`).
  */
 export const PREFERENCE_METHOD_PRESETS: Readonly<Record<'tiny' | 'quick' | 'default', Sizes>> = Object.freeze({
   tiny: {
